@@ -1,0 +1,403 @@
+// Owns the relay's media allocations and the forwarding decision for each relay-media datagram
+// (DESIGN.md "Relayed media"): who may send (a granted channel and its MAC key), from where (the
+// address learned from the newest authentic frame), how much (a token bucket per identity), and
+// to whom (the other party of the same call, re-framed under that party's key). No I/O: the UDP
+// plane feeds datagrams in and sends what comes out; the clock is injected.
+import { randomBytes as nodeRandomBytes } from 'node:crypto';
+import {
+  RELAY_COUNTER_MAX,
+  RELAY_FRAME_HEADER_LEN,
+  RELAY_FRAME_MAC_LEN,
+  RELAY_KEY_LEN,
+  RelayFrameType,
+  ReplayWindow,
+  encodeRelayFrame,
+  isFromClientType,
+  parseRelayFrameHeader,
+  verifyRelayFrameMac,
+} from '../engine/transport/relay-media-frame.ts';
+
+export const DROP_REASONS = [
+  'malformed',
+  'unknownChannel',
+  'badMac',
+  'replay',
+  'rateLimited',
+  'peerAddressUnknown',
+  'counterExhausted',
+] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+export type DropCounts = Record<DropReason, number>;
+
+export interface MediaForwarderOptions {
+  /** Milliseconds, monotonic. */
+  now?: () => number;
+  /** Per identity, across all its allocations. Default 64 000 bytes/s (datagram bytes). */
+  rateBytesPerSec?: number;
+  /** Per identity, across all its allocations. Default 200 packets/s. */
+  ratePacketsPerSec?: number;
+  /** Bucket depth in milliseconds of the rate. Default 500 ms. */
+  burstMs?: number;
+  /** Refuse grants beyond this many live allocations. Default 200 000. */
+  maxAllocations?: number;
+  /** Source of channel ids and keys; injectable for deterministic tests. */
+  randomBytes?: (n: number) => Buffer;
+}
+
+export interface MediaGrant {
+  channelId: number;
+  /** 32-byte key the party uses to MAC its frames and verify the relay's. */
+  key: Buffer;
+}
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+/** One datagram to send: the plane sends `data` to `address:port` from its socket. */
+export interface ForwardAction extends Endpoint {
+  data: Buffer;
+}
+
+export interface PartyStats {
+  fingerprint: string;
+  channelId: number;
+  address: Endpoint | null;
+  /** Authentic, fresh frames (media and binds) received from this party. */
+  rxFrames: number;
+  rxBytes: number;
+  /** Frames the relay sent to this party (forwarded media and bind acks). */
+  txFrames: number;
+  txBytes: number;
+  drops: DropCounts;
+}
+
+export interface CallStats {
+  callId: string;
+  parties: PartyStats[];
+}
+
+export interface ForwarderCounters {
+  received: number;
+  forwarded: number;
+  bindAcks: number;
+  allocations: number;
+  calls: number;
+  drops: DropCounts;
+}
+
+export type MediaGrantErrorCode = 'bad-argument' | 'call-full' | 'capacity';
+
+/** Thrown by grant() only; the datagram path never throws. */
+export class MediaGrantError extends Error {
+  readonly code: MediaGrantErrorCode;
+  constructor(code: MediaGrantErrorCode, message: string) {
+    super(message);
+    this.name = 'MediaGrantError';
+    this.code = code;
+  }
+}
+
+interface Bucket {
+  packets: number;
+  bytes: number;
+  last: number;
+  refs: number;
+}
+
+interface Allocation {
+  callId: string;
+  fingerprint: string;
+  channelId: number;
+  key: Buffer;
+  window: ReplayWindow;
+  address: Endpoint | null;
+  /** Next counter the relay uses on frames it sends to this party. */
+  relayCounter: number;
+  lastActivity: number;
+  bucket: Bucket;
+  peer: Allocation | null;
+  rxFrames: number;
+  rxBytes: number;
+  txFrames: number;
+  txBytes: number;
+  drops: DropCounts;
+}
+
+const MAX_ID_LEN = 256;
+
+function zeroDrops(): DropCounts {
+  return {
+    malformed: 0,
+    unknownChannel: 0,
+    badMac: 0,
+    replay: 0,
+    rateLimited: 0,
+    peerAddressUnknown: 0,
+    counterExhausted: 0,
+  };
+}
+
+export class MediaForwarder {
+  private readonly now: () => number;
+  private readonly rateBytes: number;
+  private readonly ratePackets: number;
+  private readonly capBytes: number;
+  private readonly capPackets: number;
+  private readonly maxAllocations: number;
+  private readonly random: (n: number) => Buffer;
+  private readonly byChannel = new Map<number, Allocation>();
+  private readonly byCall = new Map<string, Allocation[]>();
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly drops = zeroDrops();
+  private received = 0;
+  private forwarded = 0;
+  private bindAcks = 0;
+
+  constructor(opts: MediaForwarderOptions = {}) {
+    this.now = opts.now ?? (() => performance.now());
+    this.rateBytes = opts.rateBytesPerSec ?? 64_000;
+    this.ratePackets = opts.ratePacketsPerSec ?? 200;
+    const burstMs = opts.burstMs ?? 500;
+    for (const [name, v] of [
+      ['rateBytesPerSec', this.rateBytes],
+      ['ratePacketsPerSec', this.ratePackets],
+      ['burstMs', burstMs],
+    ] as const) {
+      if (!(Number.isFinite(v) && v > 0))
+        throw new MediaGrantError('bad-argument', `${name} must be > 0`);
+    }
+    // A bucket must hold at least one full-size frame, or a big frame could never pass.
+    this.capBytes = Math.max((this.rateBytes * burstMs) / 1000, 1500);
+    this.capPackets = Math.max((this.ratePackets * burstMs) / 1000, 1);
+    this.maxAllocations = opts.maxAllocations ?? 200_000;
+    this.random = opts.randomBytes ?? nodeRandomBytes;
+  }
+
+  /**
+   * Creates (or returns the existing) allocation of `partyFingerprint` in `callId`. The two
+   * allocations of one call are each other's peers; a third party is refused.
+   */
+  grant(callId: string, partyFingerprint: string): MediaGrant {
+    if (typeof callId !== 'string' || callId.length === 0 || callId.length > MAX_ID_LEN) {
+      throw new MediaGrantError(
+        'bad-argument',
+        'callId must be a non-empty string of at most 256 chars',
+      );
+    }
+    if (
+      typeof partyFingerprint !== 'string' ||
+      partyFingerprint.length === 0 ||
+      partyFingerprint.length > MAX_ID_LEN
+    ) {
+      throw new MediaGrantError(
+        'bad-argument',
+        'partyFingerprint must be a non-empty string of at most 256 chars',
+      );
+    }
+    const parties = this.byCall.get(callId) ?? [];
+    // Idempotent so a control-plane retry does not strand the first grant's key.
+    const existing = parties.find((a) => a.fingerprint === partyFingerprint);
+    if (existing) return { channelId: existing.channelId, key: Buffer.from(existing.key) };
+    if (parties.length >= 2)
+      throw new MediaGrantError('call-full', `call ${callId} already has two parties`);
+    if (this.byChannel.size >= this.maxAllocations)
+      throw new MediaGrantError('capacity', 'relay allocation limit reached');
+
+    let channelId = 0;
+    do {
+      channelId = this.random(4).readUInt32BE(0);
+    } while (channelId === 0 || this.byChannel.has(channelId));
+    const key = this.random(RELAY_KEY_LEN);
+    if (key.length !== RELAY_KEY_LEN)
+      throw new MediaGrantError('bad-argument', 'randomBytes returned a short key');
+
+    let bucket = this.buckets.get(partyFingerprint);
+    if (!bucket) {
+      bucket = { packets: this.capPackets, bytes: this.capBytes, last: this.now(), refs: 0 };
+      this.buckets.set(partyFingerprint, bucket);
+    }
+    bucket.refs++;
+
+    const alloc: Allocation = {
+      callId,
+      fingerprint: partyFingerprint,
+      channelId,
+      key: Buffer.from(key),
+      window: new ReplayWindow(),
+      address: null,
+      relayCounter: 0,
+      lastActivity: this.now(),
+      bucket,
+      peer: null,
+      rxFrames: 0,
+      rxBytes: 0,
+      txFrames: 0,
+      txBytes: 0,
+      drops: zeroDrops(),
+    };
+    const other = parties[0];
+    if (other) {
+      other.peer = alloc;
+      alloc.peer = other;
+    }
+    parties.push(alloc);
+    this.byCall.set(callId, parties);
+    this.byChannel.set(channelId, alloc);
+    return { channelId, key: Buffer.from(key) };
+  }
+
+  /** Removes every allocation of the call; returns whether there were any. */
+  revoke(callId: string): boolean {
+    const parties = this.byCall.get(callId);
+    if (!parties) return false;
+    for (const a of parties) {
+      this.byChannel.delete(a.channelId);
+      a.bucket.refs--;
+      if (a.bucket.refs <= 0) this.buckets.delete(a.fingerprint);
+      a.peer = null;
+    }
+    this.byCall.delete(callId);
+    return true;
+  }
+
+  /**
+   * Revokes calls with no authentic frame from either party for `maxIdleMs`, so allocations
+   * whose control connection died without a revoke do not live forever. Returns their ids.
+   */
+  sweepIdle(maxIdleMs: number): string[] {
+    const t = this.now();
+    const idle: string[] = [];
+    for (const [callId, parties] of this.byCall) {
+      if (parties.every((a) => t - a.lastActivity > maxIdleMs)) idle.push(callId);
+    }
+    for (const id of idle) this.revoke(id);
+    return idle;
+  }
+
+  /**
+   * Decides what to do with one relay-media datagram from `from`. Returns the datagram to send
+   * (forwarded media to the peer, or a bind ack to the sender) or null if it was dropped.
+   * Never throws.
+   */
+  handleDatagram(buf: Buffer, from: Endpoint): ForwardAction | null {
+    this.received++;
+    const h = parseRelayFrameHeader(buf);
+    if (!h.ok || !isFromClientType(h.header.type)) return this.drop('malformed', null);
+    const { type, channelId, counter } = h.header;
+    const alloc = this.byChannel.get(channelId);
+    if (!alloc) return this.drop('unknownChannel', null);
+    if (
+      type === RelayFrameType.ClientBind &&
+      buf.length !== RELAY_FRAME_HEADER_LEN + RELAY_FRAME_MAC_LEN
+    ) {
+      return this.drop('malformed', alloc);
+    }
+    // The window check is cheap and stale replays are the commonest junk: do it before the MAC.
+    if (!alloc.window.check(counter)) return this.drop('replay', alloc);
+    if (!verifyRelayFrameMac(buf, alloc.key)) return this.drop('badMac', alloc);
+
+    // Only the newest authentic frame moves the address: a delayed frame from before a NAT
+    // rebinding must not pull the allocation back to a dead mapping. An on-path attacker who
+    // races a copy of a fresh frame can hold the address only until the next genuine frame,
+    // and gains nothing but end-to-end encrypted payload.
+    const newest = counter > alloc.window.highestSeen;
+    alloc.window.accept(counter);
+    const t = this.now();
+    alloc.lastActivity = t;
+    if (
+      newest &&
+      (alloc.address === null ||
+        alloc.address.port !== from.port ||
+        alloc.address.address !== from.address)
+    ) {
+      alloc.address = { address: from.address, port: from.port };
+    }
+    alloc.rxFrames++;
+    alloc.rxBytes += buf.length;
+
+    if (!this.take(alloc.bucket, buf.length, t)) return this.drop('rateLimited', alloc);
+
+    if (type === RelayFrameType.ClientBind) {
+      const to = alloc.address;
+      if (to === null) return this.drop('peerAddressUnknown', alloc);
+      if (alloc.relayCounter > RELAY_COUNTER_MAX) return this.drop('counterExhausted', alloc);
+      const echo = Buffer.allocUnsafe(4);
+      echo.writeUInt32BE(counter, 0);
+      const data = encodeRelayFrame(
+        RelayFrameType.RelayBindAck,
+        alloc.channelId,
+        alloc.relayCounter++,
+        echo,
+        alloc.key,
+      );
+      alloc.txFrames++;
+      alloc.txBytes += data.length;
+      this.bindAcks++;
+      return { data, address: to.address, port: to.port };
+    }
+
+    const peer = alloc.peer;
+    if (peer === null || peer.address === null) return this.drop('peerAddressUnknown', alloc);
+    if (peer.relayCounter > RELAY_COUNTER_MAX) return this.drop('counterExhausted', alloc);
+    const payload = buf.subarray(RELAY_FRAME_HEADER_LEN, buf.length - RELAY_FRAME_MAC_LEN);
+    const data = encodeRelayFrame(
+      RelayFrameType.RelayData,
+      peer.channelId,
+      peer.relayCounter++,
+      payload,
+      peer.key,
+    );
+    peer.txFrames++;
+    peer.txBytes += data.length;
+    this.forwarded++;
+    return { data, address: peer.address.address, port: peer.address.port };
+  }
+
+  callStats(callId: string): CallStats | undefined {
+    const parties = this.byCall.get(callId);
+    if (!parties) return undefined;
+    return {
+      callId,
+      parties: parties.map((a) => ({
+        fingerprint: a.fingerprint,
+        channelId: a.channelId,
+        address: a.address ? { ...a.address } : null,
+        rxFrames: a.rxFrames,
+        rxBytes: a.rxBytes,
+        txFrames: a.txFrames,
+        txBytes: a.txBytes,
+        drops: { ...a.drops },
+      })),
+    };
+  }
+
+  counters(): ForwarderCounters {
+    return {
+      received: this.received,
+      forwarded: this.forwarded,
+      bindAcks: this.bindAcks,
+      allocations: this.byChannel.size,
+      calls: this.byCall.size,
+      drops: { ...this.drops },
+    };
+  }
+
+  private take(b: Bucket, bytes: number, t: number): boolean {
+    const dt = Math.max(0, t - b.last) / 1000;
+    b.last = Math.max(b.last, t);
+    b.packets = Math.min(this.capPackets, b.packets + dt * this.ratePackets);
+    b.bytes = Math.min(this.capBytes, b.bytes + dt * this.rateBytes);
+    if (b.packets < 1 || b.bytes < bytes) return false;
+    b.packets -= 1;
+    b.bytes -= bytes;
+    return true;
+  }
+
+  private drop(reason: DropReason, alloc: Allocation | null): null {
+    this.drops[reason]++;
+    if (alloc) alloc.drops[reason]++;
+    return null;
+  }
+}
