@@ -1,0 +1,111 @@
+// The relay's STUN Binding server logic, without a socket: the relay's UDP port (shared with
+// the media plane, demultiplexed by first byte) hands it datagrams and sends back what it
+// returns. Owns the answer (XOR-MAPPED-ADDRESS + SOFTWARE) and the request/drop counters.
+import { isIP } from 'node:net';
+import {
+  STUN_BINDING_REQUEST,
+  decodeStun,
+  encodeBindingSuccess,
+} from '../engine/nat/stun-client.ts';
+import type { RemoteInfo } from '../engine/nat/stun-client.ts';
+
+export type StunDropReason =
+  | 'notStun'
+  | 'badLength'
+  | 'malformed'
+  | 'notRequest'
+  | 'notBinding'
+  | 'badSource'
+  | 'encodeFailed';
+
+export interface StunResponderStats {
+  requests: number;
+  answered: number;
+  answeredV4: number;
+  answeredV6: number;
+  dropped: Record<StunDropReason, number>;
+}
+
+export interface StunResponderOptions {
+  /** SOFTWARE attribute; RFC 5389 caps it at 128 characters. */
+  software?: string;
+}
+
+// A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; the peer can only be reached on
+// its IPv4 address, so that is what it is told.
+function unmapV4(address: string): string {
+  const lower = address.toLowerCase();
+  if (lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4) return lower.slice(7);
+  return address;
+}
+
+export class StunResponder {
+  private readonly software: string;
+  private readonly counters: StunResponderStats = {
+    requests: 0,
+    answered: 0,
+    answeredV4: 0,
+    answeredV6: 0,
+    dropped: {
+      notStun: 0,
+      badLength: 0,
+      malformed: 0,
+      notRequest: 0,
+      notBinding: 0,
+      badSource: 0,
+      encodeFailed: 0,
+    },
+  };
+
+  constructor(opts: StunResponderOptions = {}) {
+    const sw = opts.software ?? 'wz-phone relay';
+    if (sw.length > 127)
+      throw new RangeError('stun-responder: software must be under 128 characters');
+    this.software = sw;
+  }
+
+  /** The response to send back to `rinfo`, or null to stay silent. Never throws. */
+  handle(buf: Uint8Array, rinfo: RemoteInfo): Buffer | null {
+    try {
+      return this.answer(buf, rinfo);
+    } catch {
+      this.counters.dropped.encodeFailed++;
+      return null;
+    }
+  }
+
+  stats(): StunResponderStats {
+    return { ...this.counters, dropped: { ...this.counters.dropped } };
+  }
+
+  private answer(buf: Uint8Array, rinfo: RemoteInfo): Buffer | null {
+    const msg = decodeStun(buf);
+    if (msg === 'not-stun') return this.drop('notStun');
+    if (msg === 'bad-length') return this.drop('badLength');
+    if (msg === 'malformed') return this.drop('malformed');
+    if ((msg.type & 0x0110) !== 0) return this.drop('notRequest');
+    if (msg.type !== STUN_BINDING_REQUEST) return this.drop('notBinding');
+    this.counters.requests++;
+    const address = typeof rinfo.address === 'string' ? unmapV4(rinfo.address) : '';
+    const family = isIP(address);
+    const port = rinfo.port;
+    if (family === 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
+      return this.drop('badSource');
+    }
+    let out: Buffer;
+    try {
+      out = encodeBindingSuccess(msg.transactionId, { address, port }, this.software);
+    } catch {
+      return this.drop('encodeFailed');
+    }
+    this.counters.answered++;
+    if (family === 4) this.counters.answeredV4++;
+    else this.counters.answeredV6++;
+    return out;
+  }
+
+  private drop(reason: StunDropReason): null {
+    this.counters.dropped[reason]++;
+    return null;
+  }
+}
