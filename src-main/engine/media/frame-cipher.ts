@@ -34,11 +34,21 @@ export function ratchetKey(key: Uint8Array): Uint8Array {
  * apart even if a bug ever gave them the same key.
  */
 export function frameNonce(epoch: number, direction: Direction, seq: number): Uint8Array {
-  const n = new Uint8Array(12);
-  const v = new DataView(n.buffer);
-  v.setUint32(0, epoch >>> 0);
+  return writeNonce(new Uint8Array(12), epoch, direction, seq);
+}
+
+// The per-frame path reuses one nonce buffer: noble reads it only during the synchronous call.
+function writeNonce(n: Uint8Array, epoch: number, direction: Direction, seq: number): Uint8Array {
+  n[0] = epoch >>> 24;
+  n[1] = (epoch >>> 16) & 0xff;
+  n[2] = (epoch >>> 8) & 0xff;
+  n[3] = epoch & 0xff;
   n[4] = direction === 'caller-to-callee' ? 0x01 : 0x02;
-  v.setUint32(8, seq >>> 0);
+  n[5] = n[6] = n[7] = 0;
+  n[8] = seq >>> 24;
+  n[9] = (seq >>> 16) & 0xff;
+  n[10] = (seq >>> 8) & 0xff;
+  n[11] = seq & 0xff;
   return n;
 }
 
@@ -75,6 +85,7 @@ export class FrameSealer {
   #framesInEpoch = 0;
   #lastSeq = -1;
   #closed = false;
+  readonly #nonce = new Uint8Array(12);
   readonly stats: SealerStats = { sealed: 0, rekeys: 0, refused: 0 };
 
   constructor(opts: SealerOptions) {
@@ -110,10 +121,11 @@ export class FrameSealer {
     }
     const out = new Uint8Array(1 + payload.length + TAG_BYTES);
     out[0] = this.#epoch & 0xff;
-    chacha20poly1305(this.#key, frameNonce(this.#epoch, this.direction, seq), header).encrypt(
-      payload,
-      out.subarray(1),
-    );
+    chacha20poly1305(
+      this.#key,
+      writeNonce(this.#nonce, this.#epoch, this.direction, seq),
+      header,
+    ).encrypt(payload, out.subarray(1));
     this.#lastSeq = seq;
     this.#framesInEpoch++;
     this.stats.sealed++;
@@ -184,6 +196,7 @@ export class FrameOpener {
   #nextKey: Uint8Array;
   #prev: (EpochState & { expiresAt: number }) | null = null;
   #closed = false;
+  readonly #nonce = new Uint8Array(12);
   readonly stats: OpenerStats = {
     opened: 0,
     malformed: 0,
@@ -246,9 +259,11 @@ export class FrameOpener {
     const key = slot ? slot.key : this.#nextKey;
     let payload: Uint8Array;
     try {
-      payload = chacha20poly1305(key, frameNonce(epoch, this.direction, seq), header).decrypt(
-        sealed.subarray(1),
-      );
+      payload = chacha20poly1305(
+        key,
+        writeNonce(this.#nonce, epoch, this.direction, seq),
+        header,
+      ).decrypt(sealed.subarray(1));
     } catch {
       return this.#fail('auth-failed');
     }
