@@ -8,7 +8,11 @@ import * as ed from '@noble/ed25519';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { randomBytes as nobleRandomBytes } from '@noble/hashes/utils.js';
-import { z } from 'zod';
+import {
+  KEY_SHARE_CALL_ID,
+  KeyShareWireSchema,
+  type KeyShareWire,
+} from '../../../src-shared/call-signals.ts';
 
 export const KEY_SHARE_VERSION = 1;
 export const KEY_BYTES = 32;
@@ -46,23 +50,10 @@ export interface KeyShare {
   signature: Uint8Array;
 }
 
-// Canonical unpadded base64url only: the regexes pin the length and force the unused trailing
-// bits to zero, so each byte string has exactly one accepted text form.
-const B64URL_32 = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
-const B64URL_64 = /^[A-Za-z0-9_-]{85}[AQgw]$/;
-/** Printable ASCII without space; covers UUIDs and the relay's ids, and keeps the transcript unambiguous. */
-const CALL_ID = /^[\x21-\x7e]{1,128}$/;
-
-/** The JSON-safe form carried in signaling; the signaling layer validates with this schema. */
-export const KeyShareWireSchema = z.strictObject({
-  version: z.number().int().min(0).max(255),
-  callId: z.string().regex(CALL_ID),
-  role: z.enum(['caller', 'callee']),
-  ephemeralPublicKey: z.string().regex(B64URL_32),
-  identityPublicKey: z.string().regex(B64URL_32),
-  signature: z.string().regex(B64URL_64),
-});
-export type KeyShareWire = z.infer<typeof KeyShareWireSchema>;
+// The wire form (canonical base64url, one text form per byte string) is a signaling schema and
+// lives in src-shared with the other call signals; the transcript rules for call ids follow it.
+export { KeyShareWireSchema, type KeyShareWire };
+const CALL_ID = KEY_SHARE_CALL_ID;
 
 export type VerifyFailure =
   | 'malformed'
