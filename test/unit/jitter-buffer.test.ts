@@ -307,6 +307,29 @@ describe('JitterBuffer wrap, gaps and resync', () => {
     assert.ok(lastFrameDelay(ticks) < 80, `delay ${lastFrameDelay(ticks)}`);
   });
 
+  test('a 1.5 s stall: waits up to the ceiling, resumes from fresh frames, then settles', () => {
+    const jb = new JitterBuffer();
+    const n = 2000;
+    const arrivals = stream(n, (s) => {
+      const sent = s * 20;
+      return sent >= 10_000 && sent < 11_500 ? 11_500 - sent + 20 : 20;
+    });
+    const ticks = run(jb, arrivals, n * 20 + 200);
+    const seqs = playedSeqs(ticks);
+    const reported = new Set(ticks.flatMap((t) => (t.item.kind === 'frame' ? t.item.dropped : [])));
+    // Stale audio from the stall is skipped, not played 1.5 s late; all later audio plays, but
+    // for the few frames dropped (and reported) to bring the delay back down.
+    assert.ok(!seqs.includes(510));
+    for (let s = 600; s < n; s++) assert.ok(seqs.includes(s) || reported.has(s), `missing ${s}`);
+    assert.equal(reported.size, jb.stats.droppedShrink);
+    assert.ok(reported.size >= 3 && reported.size <= 20, `dropped ${reported.size}`);
+    assert.ok(jb.stats.resyncs >= 1);
+    const during = ticks.filter((t) => t.now > 10_400 && t.now < 11_500);
+    assert.ok(during.every((t) => t.item.kind === 'conceal'));
+    assert.ok(lastFrameDelay(ticks) < 80, `delay ${lastFrameDelay(ticks)}`);
+    assert.ok(jb.stats.targetDelayMs < 40, `target ${jb.stats.targetDelayMs}`);
+  });
+
   test('a sender restart (new sequence space) is followed', () => {
     const jb = new JitterBuffer();
     const first = stream(100, () => 30);

@@ -19,6 +19,7 @@ import {
   encodeMediaHeader,
   mediaBodySize,
 } from './media-packet.ts';
+import { FRAME_OVERHEAD } from './frame-cipher.ts';
 import type {
   DecodeResult,
   FecDepth,
@@ -32,8 +33,8 @@ import type {
 export type FecOffsets = Readonly<Record<1 | 2 | 3, readonly number[]>>;
 
 export const DEFAULT_FEC_OFFSETS: FecOffsets = { 1: [1], 2: [1, 2], 3: [1, 2, 4] };
-/** Room left for the encryption layer's additions (the ChaCha20-Poly1305 tag). */
-export const DEFAULT_RESERVED_BYTES = 16;
+/** Room left for the encryption layer's additions (epoch marker and tag). */
+export const DEFAULT_RESERVED_BYTES = FRAME_OVERHEAD;
 
 export interface FecEncoderOptions {
   /** Per-depth sequence offsets; each list has `depth` strictly increasing entries in 1..255. */

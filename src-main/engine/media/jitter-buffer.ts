@@ -327,18 +327,23 @@ export class JitterBuffer {
     }
 
     let epoch = this.est.epoch;
+    let measure = true;
     const base = this.est.base(arrivalMs);
-    const prev = this.est.prevBase;
     if (base !== undefined && Math.abs(transit - base) > this.o.clockJumpMs) {
-      if (prev !== undefined && Math.abs(transit - prev) <= this.o.clockJumpMs) {
-        // A straggler timed by the sender's previous clock: not a new jump, and not a sample.
-        epoch--;
-      } else if (!recovered) {
+      if (!recovered && useq > this.seqRef) {
+        // The newest frame moved the transit by seconds: the sender's clock jumped, or the
+        // path stalled for that long. Either way the old measurements no longer apply.
         this.est.reset(transit, arrivalMs, this.targetDelayMs(arrivalMs));
         epoch = this.est.epoch;
+      } else {
+        // An older frame far off the current base: a straggler of the previous clock, or an
+        // outlier. Never a sample, and timed by the previous base when it fits that one.
+        measure = false;
+        const prev = this.est.prevBase;
+        if (prev !== undefined && Math.abs(transit - prev) <= this.o.clockJumpMs) epoch--;
       }
     }
-    if (epoch === this.est.epoch) {
+    if (measure) {
       if (!recovered) this.est.record(transit, arrivalMs);
       else this.est.seedBase(transit);
     }
