@@ -165,6 +165,9 @@ describe('JitterBuffer basics', () => {
     assert.ok(at(12_000).target >= 80, `still high 2 s later: ${at(12_000).target}`);
     assert.ok(at(45_000).target <= 35, `decayed: ${at(45_000).target}`);
     assert.ok(at(45_000).current <= 80, `delay shrank: ${at(45_000).current}`);
+    // The stalled frames were waited for, not thrown away as late.
+    assert.ok(jb.stats.late <= 2, `late ${jb.stats.late}`);
+    assert.equal(jb.stats.resyncs, 0, 'a 200 ms stall is ridden out, not a restart');
     assert.ok(jb.stats.droppedShrink >= 2, `shrink drops ${jb.stats.droppedShrink}`);
     assert.ok(jb.stats.droppedShrink <= 12, `shrink drops ${jb.stats.droppedShrink}`);
   });
@@ -181,6 +184,23 @@ describe('JitterBuffer basics', () => {
     const live = afterStart(ticks);
     const concealedBeforeEnd = live.slice(0, 300).filter((t) => t.item.kind === 'conceal');
     assert.equal(concealedBeforeEnd.length, 0);
+    assert.equal(jb.stats.late, 0);
+  });
+
+  test('a frame reordered beyond the current delay but within the target is waited for', () => {
+    const jb = new JitterBuffer();
+    // Steady 30 ms path; at 2 s the engine raises the floor (say FEC got deeper), so the
+    // target jumps while the buffer still holds about 40 ms.
+    const arrivals = stream(200, (s) => (s === 150 ? 30 + 70 : 30));
+    const ticks = run(jb, arrivals, 200 * 20 + 300, {
+      onTick: (now) => {
+        if (now >= 2000 && now < 2020) jb.setMinimumDelay(150);
+      },
+    });
+    assert.deepEqual(
+      playedSeqs(ticks),
+      Array.from({ length: 200 }, (_, i) => i),
+    );
     assert.equal(jb.stats.late, 0);
   });
 
