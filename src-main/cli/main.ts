@@ -3,6 +3,7 @@
 // and turns every failure into one line on stderr and a non-zero exit.
 import { Command, CommanderError } from 'commander';
 import { registerIdentityCommands } from './identity-command.ts';
+import { registerRelayCommand } from './relay-command.ts';
 import { CliError } from './cli-error.ts';
 
 const program = new Command();
@@ -20,6 +21,7 @@ program
   });
 
 registerIdentityCommands(program);
+registerRelayCommand(program);
 
 try {
   await program.parseAsync(process.argv);

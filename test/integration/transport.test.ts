@@ -3,8 +3,6 @@
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
-import { QUICClient } from '@matrixai/quic';
-import Logger, { LogLevel } from '@matrixai/logger';
 import { Identity } from '../../src-main/engine/identity/identity.ts';
 import { tlsCredentialsFor } from '../../src-main/engine/identity/certificate.ts';
 import { QuicEndpoint } from '../../src-main/engine/transport/endpoint.ts';
@@ -15,6 +13,7 @@ import {
 } from '../../src-main/engine/transport/errors.ts';
 import type { PeerConnection } from '../../src-main/engine/transport/peer-connection.ts';
 import { encodeFrame } from '../../src-main/engine/transport/signal-framing.ts';
+import { hostileClient } from '../support/hostile-quic.ts';
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
 
 type Msg = { t: 'ping' | 'pong'; n: number; pad?: string };
@@ -209,35 +208,12 @@ describe('QUIC endpoint with identity-pinned mutual TLS', () => {
   test('oversized, non-JSON and off-schema frames are dropped and counted; the connection lives on', async () => {
     const a = await endpoint(alice, () => true, { maxSignalBytes: 256 });
     // A raw QUIC client with a valid identity plays the hostile peer: it writes whatever bytes it likes.
-    const creds = await tlsCredentialsFor(bob);
     const accepted = nextConnection(a);
-    const client = await QUICClient.createQUICClient(
-      {
-        host: '127.0.0.1',
-        port: a.address.port,
-        localHost: '127.0.0.1',
-        logger: new Logger('hostile', LogLevel.SILENT),
-        crypto: {
-          ops: {
-            randomBytes: async (b: ArrayBuffer) => void crypto.getRandomValues(new Uint8Array(b)),
-          },
-        },
-        config: {
-          key: creds.keyPem,
-          cert: creds.certPem,
-          verifyPeer: true,
-          verifyCallback: async () => undefined,
-          enableDgram: [true, 1024, 1024],
-          applicationProtos: ['wzp/1'],
-        },
-      },
-      { timer: 3000 },
-    );
+    const client = await hostileClient(bob, '127.0.0.1', a.address.port);
     try {
-      const stream = client.connection.newStream('bidi');
-      const w = stream.writable.getWriter();
       const json = (v: unknown) => encodeFrame(new TextEncoder().encode(JSON.stringify(v)));
-      await w.write(json({ $wzp: 'hello', v: 1 }));
+      const w = { write: (b: Uint8Array) => client.write(b) };
+      await client.json({ $wzp: 'hello', v: 1 });
       const conn = await accepted;
       const got: Msg[] = [];
       conn.on('signal', (m) => got.push(m));
@@ -273,7 +249,7 @@ describe('QUIC endpoint with identity-pinned mutual TLS', () => {
       assert.ok(ok instanceof SignalTooLargeError);
       await c.close();
     } finally {
-      await client.destroy({ force: true });
+      await client.destroy();
     }
   });
 

@@ -35,11 +35,11 @@ export type ExpectedPeer =
   | { fingerprint: Fingerprint }
   | { decide: (seen: Fingerprint) => { ok: true } | { ok: false; expected: Fingerprint } };
 
-export interface DialOptions<S> {
+export interface DialOptions<T> {
   host: string;
   port: number;
   expect: ExpectedPeer;
-  parseSignal: SignalParser<S>;
+  parseSignal: SignalParser<T>;
   timeoutMs?: number;
   signal?: AbortSignal;
   pingIntervalMs?: number;
@@ -67,13 +67,14 @@ export interface EndpointCounters {
   failedAccepts: number;
 }
 
-export type EndpointEvents<S> = {
-  connection: [PeerConnection<S>];
+export type EndpointEvents<S, Out = S> = {
+  connection: [PeerConnection<S, Out>];
   /** Someone tried to connect with an identity we do not accept (or a bad certificate). */
   'peer-refused': [{ fingerprint: Fingerprint | null; reason: string }];
 };
 
-export class QuicEndpoint<S> extends TypedEmitter<EndpointEvents<S>> {
+/** `S` is what accepted peers send us, `Out` what we send them. */
+export class QuicEndpoint<S, Out = S> extends TypedEmitter<EndpointEvents<S, Out>> {
   readonly identity: Identity;
   readonly counters: EndpointCounters = {
     nonQuicDatagrams: 0,
@@ -90,7 +91,7 @@ export class QuicEndpoint<S> extends TypedEmitter<EndpointEvents<S>> {
   readonly #clientConfig: { key: string; cert: string };
   #acceptPeer: (fingerprint: Fingerprint) => boolean;
   #nonQuicListeners = new Set<(data: Buffer, rinfo: dgram.RemoteInfo) => void>();
-  #connections = new Set<PeerConnection<S>>();
+  #connections = new Set<Closable>();
   #closed = false;
 
   private constructor(
@@ -110,13 +111,13 @@ export class QuicEndpoint<S> extends TypedEmitter<EndpointEvents<S>> {
     this.#acceptPeer = opts.acceptPeer ?? (() => false);
   }
 
-  static async create<S>(opts: EndpointOptions<S>): Promise<QuicEndpoint<S>> {
+  static async create<S, Out = S>(opts: EndpointOptions<S>): Promise<QuicEndpoint<S, Out>> {
     const logger = quicLogger();
     const creds = await tlsCredentialsFor(opts.identity);
     const socket = new QUICSocket({ logger: logger.getChild('socket') });
     await socket.start({ host: opts.host ?? '0.0.0.0', port: opts.port ?? 0 });
     // The endpoint object must exist before the server's verify callback can consult it.
-    const holder: { endpoint?: QuicEndpoint<S> } = {};
+    const holder: { endpoint?: QuicEndpoint<S, Out> } = {};
     const retryKey = randomBytes(32);
     const server = new QUICServer({
       socket,
@@ -162,8 +163,8 @@ export class QuicEndpoint<S> extends TypedEmitter<EndpointEvents<S>> {
     return { host: this.#socket.host, port: this.#socket.port };
   }
 
-  get connections(): ReadonlySet<PeerConnection<S>> {
-    return this.#connections;
+  get connectionCount(): number {
+    return this.#connections.size;
   }
 
   setAcceptPeer(policy: (fingerprint: Fingerprint) => boolean): void {
@@ -195,7 +196,8 @@ export class QuicEndpoint<S> extends TypedEmitter<EndpointEvents<S>> {
     }
   }
 
-  async dial(opts: DialOptions<S>): Promise<PeerConnection<S>> {
+  /** Dial a peer; each dial brings its own signal parser (a relay speaks another protocol than a peer). */
+  async dial<T, U = T>(opts: DialOptions<T>): Promise<PeerConnection<T, U>> {
     const remote = { host: opts.host, port: opts.port };
     const timeoutMs = opts.timeoutMs ?? 5000;
     const started = performance.now();
@@ -275,7 +277,7 @@ export class QuicEndpoint<S> extends TypedEmitter<EndpointEvents<S>> {
         verifyFailure ?? new PeerCertificateInvalidError('handshake finished unverified', remote)
       );
     }
-    const conn = new PeerConnection<S>({
+    const conn = new PeerConnection<T, U>({
       connection: client.connection,
       role: 'dialer',
       peer,
@@ -342,7 +344,7 @@ export class QuicEndpoint<S> extends TypedEmitter<EndpointEvents<S>> {
       throw new Error('accepted connection without a valid certificate');
     }
     const peer: PeerIdentity = { fingerprint: check.fingerprint, publicKey: check.publicKey };
-    const conn = new PeerConnection<S>({
+    const conn = new PeerConnection<S, Out>({
       connection,
       role: 'acceptor',
       peer,
@@ -365,7 +367,7 @@ export class QuicEndpoint<S> extends TypedEmitter<EndpointEvents<S>> {
     this.emit('connection', conn);
   }
 
-  #track(conn: PeerConnection<S>): void {
+  #track(conn: Closable): void {
     this.#connections.add(conn);
     void conn.closed.then(() => this.#connections.delete(conn));
   }
@@ -380,6 +382,11 @@ export class QuicEndpoint<S> extends TypedEmitter<EndpointEvents<S>> {
       }
     }
   }
+}
+
+interface Closable {
+  close(reason?: string): Promise<void>;
+  readonly closed: Promise<unknown>;
 }
 
 function firstPeerStream(connection: QUICConnection, timeoutMs: number): Promise<QUICStream> {

@@ -95,7 +95,8 @@ function isHello(json: unknown): json is Hello {
 
 const LOSS_SAMPLES = 5;
 
-export class PeerConnection<S> extends TypedEmitter<PeerConnectionEvents<S>> {
+/** `S` is what the peer sends us, `Out` what we send it (they differ for client and relay). */
+export class PeerConnection<S, Out = S> extends TypedEmitter<PeerConnectionEvents<S>> {
   readonly role: 'dialer' | 'acceptor';
   readonly peer: PeerIdentity;
   readonly counters: PeerConnectionCounters = {
@@ -207,7 +208,7 @@ export class PeerConnection<S> extends TypedEmitter<PeerConnectionEvents<S>> {
     for (const s of held) this.emit('signal', s);
   }
 
-  async sendSignal(signal: S): Promise<void> {
+  async sendSignal(signal: Out): Promise<void> {
     if (this.#closeInfo) throw new ConnectionClosedError();
     await this.#writeJson(signal);
     this.counters.signalsSent++;

@@ -1,0 +1,172 @@
+// `wzp relay`: run a relay (signaling, presence, STUN, relayed media) until SIGTERM/SIGINT.
+// stdout carries the events (JSON lines with --json); stderr carries structured logs (pino).
+import { createServer, type Server } from 'node:http';
+import type { Command } from 'commander';
+import { pino, type Logger } from 'pino';
+import { loadIdentity } from '../engine/identity/identity.ts';
+import { RelayServer } from '../relay/relay-server.ts';
+import { hostPortArg, positiveIntArg } from './args.ts';
+import { CliError } from './cli-error.ts';
+import { asCliError } from './identity-command.ts';
+import { EventOutput } from './event-output.ts';
+
+interface RelayFlags {
+  listen: { host: string; port: number };
+  stun?: { host: string; port: number };
+  identity: string;
+  json?: boolean;
+  maxClients?: number;
+  metrics?: { host: string; port: number };
+  logLevel: string;
+}
+
+export function registerRelayCommand(program: Command): void {
+  program
+    .command('relay')
+    .description(
+      'run a relay: registration, presence, call signaling, STUN and relayed media for clients that cannot reach each other directly',
+    )
+    .requiredOption(
+      '--listen <host:port>',
+      'QUIC address for client connections',
+      hostPortArg('--listen'),
+    )
+    .option(
+      '--stun <host:port>',
+      'UDP address for STUN and relayed media (default: the --listen host, port + 1)',
+      hostPortArg('--stun'),
+    )
+    .requiredOption('--identity <file>', "the relay's identity file (wzp identity new)")
+    .option('--json', 'print events as JSON lines on stdout')
+    .option(
+      '--max-clients <n>',
+      'refuse connections beyond this many clients',
+      positiveIntArg('--max-clients'),
+    )
+    .option(
+      '--metrics <host:port>',
+      'serve JSON metrics over HTTP on this loopback address',
+      hostPortArg('--metrics'),
+    )
+    .option('--log-level <level>', 'log level on stderr: debug, info, warn, error, silent', 'info')
+    .action(async (flags: RelayFlags) => runRelay(flags));
+}
+
+async function runRelay(flags: RelayFlags): Promise<void> {
+  const levels = ['debug', 'info', 'warn', 'error', 'silent'];
+  if (!levels.includes(flags.logLevel)) {
+    throw new CliError(`--log-level expects one of ${levels.join(', ')}, got "${flags.logLevel}"`);
+  }
+  if (flags.metrics && !isLoopback(flags.metrics.host)) {
+    throw new CliError(
+      '--metrics must be a loopback address (127.0.0.1 or ::1): metrics are not for the network',
+    );
+  }
+  let identity;
+  try {
+    identity = loadIdentity(flags.identity);
+  } catch (e) {
+    throw asCliError(e);
+  }
+  const stun = flags.stun ?? {
+    host: flags.listen.host,
+    port: flags.listen.port === 0 ? 0 : flags.listen.port + 1,
+  };
+  const logger: Logger = pino(
+    { level: flags.logLevel, base: { svc: 'wzp-relay' } },
+    pino.destination(2),
+  );
+  const out = new EventOutput(flags.json === true);
+  let relay: RelayServer;
+  try {
+    relay = await RelayServer.start({
+      identity,
+      listen: flags.listen,
+      stun,
+      logger,
+      maxClients: flags.maxClients,
+    });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const detail =
+      code === 'EADDRINUSE' ? 'address already in use' : e instanceof Error ? e.message : String(e);
+    throw new CliError(
+      `cannot start relay on ${flags.listen.host}:${flags.listen.port} / ${stun.host}:${stun.port}: ${detail}`,
+      1,
+    );
+  }
+  out.event(
+    'listening',
+    { quic: relay.quicAddress, stun: relay.stunAddress, fingerprint: relay.fingerprint },
+    () =>
+      [
+        `relay listening: quic ${relay.quicAddress}, stun ${relay.stunAddress}`,
+        `fingerprint ${relay.fingerprint}`,
+      ].join('\n'),
+  );
+
+  let metricsServer: Server | null = null;
+  if (flags.metrics) {
+    metricsServer = await serveMetrics(flags.metrics, () => relay.metrics());
+    out.event(
+      'metrics',
+      {
+        url: `http://${flags.metrics.host}:${(metricsServer.address() as { port: number }).port}/metrics`,
+      },
+      (d) => `metrics at ${String(d.url)}`,
+    );
+  }
+
+  process.on('SIGUSR1', () => {
+    const m = relay.metrics();
+    logger.info({ health: m }, 'health');
+    out.event(
+      'health',
+      { ...m },
+      () =>
+        `health: ${m.clients} clients, ${m.calls} calls, ${m.signalsForwarded} signals forwarded`,
+    );
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'stopping');
+      void relay
+        .shutdown()
+        .then(
+          () => new Promise<void>((r) => (metricsServer ? metricsServer.close(() => r()) : r())),
+        )
+        .then(() => {
+          out.event('stopped', { reason: signal }, () => 'relay stopped');
+          resolve();
+        });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  logger.flush();
+  process.exit(0);
+}
+
+function isLoopback(host: string): boolean {
+  return host === '::1' || host === 'localhost' || /^127\./.test(host);
+}
+
+function serveMetrics(
+  addr: { host: string; port: number },
+  snapshot: () => unknown,
+): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/metrics') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(snapshot()));
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', (e) =>
+      reject(new CliError(`--metrics ${addr.host}:${addr.port}: ${e.message}`, 1)),
+    );
+    server.listen(addr.port, addr.host, () => resolve(server));
+  });
+}

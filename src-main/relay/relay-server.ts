@@ -1,0 +1,492 @@
+// The relay: every client keeps one QUIC connection to it. It proves nothing about anyone until
+// they register (a signature over a fresh challenge with the key their TLS certificate carries),
+// then tells subscribers who is online, forwards call signals between the two parties of a call
+// and nobody else, grants each party of an accepted call a media allocation on its UDP plane
+// (beside STUN), and drops (and counts) everything malformed, unknown or misaddressed.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { CallSignal } from '../../src-shared/call-signals.ts';
+import type { Fingerprint } from '../../src-shared/fingerprint.ts';
+import {
+  formatHostPort,
+  parseClientToRelay,
+  registrationMessage,
+  type ClientToRelay,
+  type RelayToClient,
+} from '../../src-shared/relay-protocol.ts';
+import { verifySignature } from '../engine/identity/ed25519.ts';
+import type { Identity } from '../engine/identity/identity.ts';
+import { QuicEndpoint } from '../engine/transport/endpoint.ts';
+import type { PeerConnection } from '../engine/transport/peer-connection.ts';
+import { TokenBucket } from '../engine/token-bucket.ts';
+import { MediaForwarder } from './media-forwarder.ts';
+import {
+  InMemoryRelayState,
+  type CallRecord,
+  type ClientSession,
+  type RelayState,
+} from './relay-state.ts';
+import { StunResponder } from './stun-responder.ts';
+import { RelayUdpPlane } from './udp-plane.ts';
+
+export interface RelayServerOptions {
+  identity: Identity;
+  listen: { host: string; port: number };
+  /** STUN and relayed media (one UDP socket). */
+  stun: { host: string; port: number };
+  logger: Logger;
+  maxClients?: number;
+  registrationTimeoutMs?: number;
+  /** A call that is not answered within this time is forgotten (the caller gives up sooner). */
+  ringTimeoutMs?: number;
+  signalRatePerSec?: number;
+  signalBurst?: number;
+  mediaRateBytesPerSec?: number;
+  mediaRatePacketsPerSec?: number;
+  state?: RelayState;
+  now?: () => number;
+}
+
+export const DROP_REASONS = [
+  'unregistered',
+  'already-registered',
+  'bad-signature',
+  'rate-limited',
+  'unknown-call',
+  'not-a-party',
+  'duplicate-call',
+  'offline',
+  'self-call',
+  'unexpected-signal',
+] as const;
+export type SignalDropReason = (typeof DROP_REASONS)[number];
+
+export interface RelayMetrics {
+  clients: number;
+  registered: number;
+  calls: number;
+  subscriptions: number;
+  signalsForwarded: number;
+  callsStarted: number;
+  callsAnswered: number;
+  drops: Record<SignalDropReason, number>;
+  /** Frames the transport dropped before they reached us (bad JSON, off-schema, oversized). */
+  malformedSignals: number;
+  oversizedSignals: number;
+  refusedConnections: number;
+  registrationTimeouts: number;
+  media: ReturnType<RelayUdpPlane['counters']>;
+  stun: ReturnType<StunResponder['stats']>;
+  quic: QuicEndpoint<ClientToRelay, RelayToClient>['counters'];
+}
+
+const SHUTDOWN_GRACE_MS = 300;
+
+class Session implements ClientSession {
+  fingerprint: Fingerprint;
+  registered = false;
+  readonly nonce = randomBytes(32).toString('base64url');
+  readonly bucket: TokenBucket;
+  registrationTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly id: number,
+    readonly conn: PeerConnection<ClientToRelay, RelayToClient>,
+    bucket: TokenBucket,
+  ) {
+    this.fingerprint = conn.peer.fingerprint;
+    this.bucket = bucket;
+  }
+
+  deliver(message: RelayToClient): void {
+    this.conn.sendSignal(message).catch(() => undefined);
+  }
+
+  close(reason: string): void {
+    void this.conn.close(reason);
+  }
+}
+
+export class RelayServer {
+  readonly fingerprint: Fingerprint;
+  readonly #opts: RelayServerOptions;
+  readonly #endpoint: QuicEndpoint<ClientToRelay, RelayToClient>;
+  readonly #plane: RelayUdpPlane;
+  readonly #forwarder: MediaForwarder;
+  readonly #stun: StunResponder;
+  readonly #state: RelayState;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  #sessions = new Set<Session>();
+  #nextSessionId = 1;
+  #ringTimers = new Map<string, NodeJS.Timeout>();
+  #closedCounters = { malformed: 0, oversized: 0 };
+  #drops = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<SignalDropReason, number>;
+  #signalsForwarded = 0;
+  #callsStarted = 0;
+  #callsAnswered = 0;
+  #registrationTimeouts = 0;
+  #stopping = false;
+
+  private constructor(
+    opts: RelayServerOptions,
+    endpoint: QuicEndpoint<ClientToRelay, RelayToClient>,
+    plane: RelayUdpPlane,
+    forwarder: MediaForwarder,
+    stun: StunResponder,
+  ) {
+    this.#opts = opts;
+    this.fingerprint = opts.identity.fingerprint;
+    this.#endpoint = endpoint;
+    this.#plane = plane;
+    this.#forwarder = forwarder;
+    this.#stun = stun;
+    this.#state = opts.state ?? new InMemoryRelayState();
+    this.#log = opts.logger;
+    this.#now = opts.now ?? (() => performance.now());
+  }
+
+  static async start(opts: RelayServerOptions): Promise<RelayServer> {
+    const forwarder = new MediaForwarder({
+      rateBytesPerSec: opts.mediaRateBytesPerSec,
+      ratePacketsPerSec: opts.mediaRatePacketsPerSec,
+    });
+    const stun = new StunResponder({ software: 'wz-phone relay' });
+    const plane = new RelayUdpPlane({
+      forwarder,
+      stun: (buf, rinfo) => stun.handle(buf, rinfo),
+      type: opts.stun.host.includes(':') ? 'udp6' : 'udp4',
+    });
+    await plane.bind(opts.stun.host, opts.stun.port);
+    let endpoint: QuicEndpoint<ClientToRelay, RelayToClient>;
+    try {
+      endpoint = await QuicEndpoint.create<ClientToRelay, RelayToClient>({
+        identity: opts.identity,
+        host: opts.listen.host,
+        port: opts.listen.port,
+        parseAcceptedSignal: parseClientToRelay,
+        acceptPeer: () => true,
+        pingIntervalMs: 2000,
+        idleTimeoutMs: 20000,
+      });
+    } catch (e) {
+      await plane.close();
+      throw e;
+    }
+    const server = new RelayServer(opts, endpoint, plane, forwarder, stun);
+    endpoint.on('connection', (conn) => server.#onConnection(conn));
+    endpoint.on('peer-refused', ({ reason }) => server.#log.debug({ reason }, 'handshake refused'));
+    server.#log.info(
+      { quic: server.quicAddress, stun: server.stunAddress, fingerprint: server.fingerprint },
+      'relay listening',
+    );
+    return server;
+  }
+
+  get quicAddress(): string {
+    const a = this.#endpoint.address;
+    return formatHostPort(a.host, a.port);
+  }
+
+  get stunAddress(): string {
+    const a = this.#plane.address();
+    return formatHostPort(a.address, a.port);
+  }
+
+  metrics(): RelayMetrics {
+    let malformed = this.#closedCounters.malformed;
+    let oversized = this.#closedCounters.oversized;
+    for (const s of this.#sessions) {
+      malformed += s.conn.counters.signalsMalformed;
+      oversized += s.conn.counters.signalsOversized;
+    }
+    return {
+      clients: this.#sessions.size,
+      ...this.#state.counts(),
+      signalsForwarded: this.#signalsForwarded,
+      callsStarted: this.#callsStarted,
+      callsAnswered: this.#callsAnswered,
+      drops: { ...this.#drops },
+      malformedSignals: malformed,
+      oversizedSignals: oversized,
+      refusedConnections: this.#endpoint.counters.refusedPeers,
+      registrationTimeouts: this.#registrationTimeouts,
+      media: this.#plane.counters(),
+      stun: this.#stun.stats(),
+      quic: { ...this.#endpoint.counters },
+    };
+  }
+
+  /** Tell every client we are going, give the messages a moment to leave, then close. */
+  async shutdown(reason = 'relay shutting down'): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#log.info({ reason, clients: this.#sessions.size }, 'relay shutting down');
+    for (const s of this.#sessions) s.deliver({ t: 'shutdown', reason });
+    if (this.#sessions.size > 0) await new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS));
+    for (const t of this.#ringTimers.values()) clearTimeout(t);
+    this.#ringTimers.clear();
+    await this.#endpoint.close();
+    await this.#plane.close();
+  }
+
+  #onConnection(conn: PeerConnection<ClientToRelay, RelayToClient>): void {
+    const maxClients = this.#opts.maxClients ?? 10_000;
+    if (this.#stopping || this.#sessions.size >= maxClients) {
+      const reason = this.#stopping ? 'relay shutting down' : 'relay full';
+      void conn
+        .sendSignal({ t: 'error', code: 'relay-full', message: reason })
+        .finally(() => conn.close(reason));
+      return;
+    }
+    const session = new Session(
+      this.#nextSessionId++,
+      conn,
+      new TokenBucket(this.#opts.signalRatePerSec ?? 30, this.#opts.signalBurst ?? 60, this.#now),
+    );
+    this.#sessions.add(session);
+    session.registrationTimer = setTimeout(() => {
+      if (!session.registered) {
+        this.#registrationTimeouts++;
+        session.deliver({ t: 'error', code: 'registration-timeout', message: 'register first' });
+        session.close('registration timeout');
+      }
+    }, this.#opts.registrationTimeoutMs ?? 5000);
+    session.registrationTimer.unref();
+    conn.on('signal', (msg) => this.#onMessage(session, msg));
+    conn.on('closed', (info) => this.#onClosed(session, info.reason));
+    conn.startDelivery();
+    session.deliver({ t: 'challenge', nonce: session.nonce, relay: this.fingerprint });
+  }
+
+  #drop(reason: SignalDropReason, session: Session, detail?: Record<string, unknown>): void {
+    this.#drops[reason]++;
+    this.#log.debug({ reason, session: session.id, ...detail }, 'signal dropped');
+  }
+
+  #onMessage(session: Session, msg: ClientToRelay): void {
+    if (msg.t === 'register') {
+      this.#register(session, msg.signature);
+      return;
+    }
+    if (!session.registered) {
+      this.#drop('unregistered', session);
+      return;
+    }
+    if (!session.bucket.take()) {
+      this.#drop('rate-limited', session);
+      if (msg.t === 'signal') {
+        session.deliver({ t: 'call-error', callId: msg.callId, reason: 'rate-limited' });
+      }
+      return;
+    }
+    switch (msg.t) {
+      case 'subscribe':
+        this.#state.setSubscriptions(session, msg.fingerprints);
+        for (const fp of new Set(msg.fingerprints)) {
+          session.deliver({
+            t: 'presence',
+            fingerprint: fp,
+            online: this.#state.sessionOf(fp) !== undefined,
+          });
+        }
+        return;
+      case 'signal':
+        this.#route(session, msg.to, msg.callId, msg.signal);
+        return;
+    }
+  }
+
+  #register(session: Session, signature: string): void {
+    if (session.registered) {
+      this.#drop('already-registered', session);
+      return;
+    }
+    const message = registrationMessage(this.fingerprint, session.nonce, session.fingerprint);
+    if (
+      !verifySignature(Buffer.from(signature, 'base64url'), message, session.conn.peer.publicKey)
+    ) {
+      this.#drop('bad-signature', session);
+      session.deliver({
+        t: 'error',
+        code: 'bad-signature',
+        message: 'registration signature does not verify',
+      });
+      session.close('bad registration signature');
+      return;
+    }
+    session.registered = true;
+    if (session.registrationTimer) clearTimeout(session.registrationTimer);
+    const replaced = this.#state.register(session);
+    if (replaced) {
+      replaced.deliver({ t: 'replaced' });
+      replaced.close('replaced by a newer registration');
+      this.#log.info({ fingerprint: session.fingerprint }, 'registration replaced');
+    }
+    const stun = this.#plane.address();
+    session.deliver({
+      t: 'registered',
+      you: session.fingerprint,
+      stun: formatHostPort(stun.address, stun.port),
+    });
+    this.#log.info({ fingerprint: session.fingerprint, session: session.id }, 'client registered');
+    if (!replaced) this.#announce(session.fingerprint, true);
+  }
+
+  #announce(fingerprint: Fingerprint, online: boolean): void {
+    for (const w of this.#state.watchersOf(fingerprint))
+      w.deliver({ t: 'presence', fingerprint, online });
+  }
+
+  #route(session: Session, to: Fingerprint, callId: string, signal: CallSignal): void {
+    const from = session.fingerprint;
+    if (signal.kind === 'invite') {
+      if (to === from) {
+        this.#drop('self-call', session);
+        session.deliver({ t: 'call-error', callId, reason: 'self-call' });
+        return;
+      }
+      const callee = this.#state.sessionOf(to);
+      if (!callee) {
+        this.#drop('offline', session);
+        session.deliver({ t: 'call-error', callId, reason: 'offline' });
+        return;
+      }
+      const call: CallRecord = {
+        id: callId,
+        caller: from,
+        callee: to,
+        state: 'ringing',
+        createdAtMs: this.#now(),
+      };
+      if (!this.#state.createCall(call)) {
+        this.#drop('duplicate-call', session);
+        session.deliver({ t: 'call-error', callId, reason: 'duplicate-call' });
+        return;
+      }
+      this.#callsStarted++;
+      const timer = setTimeout(() => this.#ringTimeout(callId), this.#opts.ringTimeoutMs ?? 90_000);
+      timer.unref();
+      this.#ringTimers.set(callId, timer);
+      this.#forward(callee, from, callId, signal);
+      this.#log.info({ callId, caller: from, callee: to }, 'call invited');
+      return;
+    }
+    const call = this.#state.getCall(callId);
+    if (!call) {
+      this.#drop('unknown-call', session, { kind: signal.kind });
+      session.deliver({ t: 'call-error', callId, reason: 'unknown-call' });
+      return;
+    }
+    const other = call.caller === from ? call.callee : call.callee === from ? call.caller : null;
+    if (other === null || other !== to) {
+      this.#drop('not-a-party', session, { kind: signal.kind });
+      session.deliver({ t: 'call-error', callId, reason: 'not-a-party' });
+      return;
+    }
+    if (signal.kind === 'accept') {
+      if (from !== call.callee || call.state !== 'ringing') {
+        this.#drop('unexpected-signal', session, { kind: signal.kind });
+        return;
+      }
+      call.state = 'active';
+      this.#callsAnswered++;
+      this.#clearRingTimer(callId);
+    }
+    const target = this.#state.sessionOf(other);
+    if (target) this.#forward(target, from, callId, signal);
+    if (signal.kind === 'accept') this.#grantMedia(call);
+    if (signal.kind === 'reject' || signal.kind === 'hangup') this.#endCall(callId, signal.kind);
+  }
+
+  #forward(target: ClientSession, from: Fingerprint, callId: string, signal: CallSignal): void {
+    this.#signalsForwarded++;
+    target.deliver({ t: 'signal', from, callId, signal });
+  }
+
+  #grantMedia(call: CallRecord): void {
+    const media = this.#plane.address();
+    for (const party of [call.caller, call.callee]) {
+      const session = this.#state.sessionOf(party);
+      if (!session) continue;
+      try {
+        const grant = this.#forwarder.grant(call.id, party);
+        session.deliver({
+          t: 'media-grant',
+          callId: call.id,
+          channelId: grant.channelId,
+          key: grant.key.toString('base64url'),
+          media: formatHostPort(media.address, media.port),
+        });
+      } catch (e) {
+        this.#log.warn(
+          { callId: call.id, err: e instanceof Error ? e.message : String(e) },
+          'media grant failed',
+        );
+      }
+    }
+  }
+
+  #ringTimeout(callId: string): void {
+    const call = this.#state.getCall(callId);
+    if (!call || call.state !== 'ringing') return;
+    for (const party of [call.caller, call.callee]) {
+      const other = party === call.caller ? call.callee : call.caller;
+      this.#state.sessionOf(party)?.deliver({
+        t: 'signal',
+        from: other,
+        callId,
+        signal: { kind: 'hangup', reason: 'no-answer' },
+      });
+    }
+    this.#endCall(callId, 'ring-timeout');
+  }
+
+  #clearRingTimer(callId: string): void {
+    const t = this.#ringTimers.get(callId);
+    if (t) clearTimeout(t);
+    this.#ringTimers.delete(callId);
+  }
+
+  #endCall(callId: string, why: string): void {
+    this.#clearRingTimer(callId);
+    const call = this.#state.endCall(callId);
+    if (!call) return;
+    const stats = this.#forwarder.callStats(callId);
+    this.#forwarder.revoke(callId);
+    this.#log.info(
+      {
+        callId,
+        why,
+        relayed: stats?.parties.map((p) => ({
+          rxFrames: p.rxFrames,
+          rxBytes: p.rxBytes,
+          txFrames: p.txFrames,
+          txBytes: p.txBytes,
+        })),
+      },
+      'call ended',
+    );
+  }
+
+  #onClosed(session: Session, reason: string): void {
+    if (!this.#sessions.delete(session)) return;
+    if (session.registrationTimer) clearTimeout(session.registrationTimer);
+    this.#closedCounters.malformed += session.conn.counters.signalsMalformed;
+    this.#closedCounters.oversized += session.conn.counters.signalsOversized;
+    this.#state.dropSubscriptions(session);
+    if (!session.registered || !this.#state.unregister(session)) return;
+    this.#log.info({ fingerprint: session.fingerprint, reason }, 'client gone');
+    for (const call of this.#state.callsOf(session.fingerprint)) {
+      const other = call.caller === session.fingerprint ? call.callee : call.caller;
+      this.#state.sessionOf(other)?.deliver({
+        t: 'signal',
+        from: session.fingerprint,
+        callId: call.id,
+        signal: { kind: 'hangup', reason: 'remote-gone' },
+      });
+      this.#endCall(call.id, 'party gone');
+    }
+    this.#announce(session.fingerprint, false);
+  }
+}

@@ -1,0 +1,119 @@
+// Test fixtures around a real `wzp relay` process and in-process clients (endpoint + RelayLink).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Identity, saveIdentity } from '../../src-main/engine/identity/identity.ts';
+import { QuicEndpoint } from '../../src-main/engine/transport/endpoint.ts';
+import { RelayLink, type RelayLinkEvents } from '../../src-main/engine/signaling/relay-link.ts';
+import type { Fingerprint } from '../../src-shared/fingerprint.ts';
+import { parseHostPort } from '../../src-shared/relay-protocol.ts';
+import { WzpProcess } from './cli.ts';
+
+export interface RunningRelay {
+  proc: WzpProcess;
+  quic: { host: string; port: number };
+  stun: { host: string; port: number };
+  fingerprint: Fingerprint;
+  identityFile: string;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/** Start `wzp relay` on loopback; reuse `identityFile` and ports to simulate a restart. */
+export async function startRelay(
+  opts: { identityFile?: string; port?: number; stunPort?: number; extraArgs?: string[] } = {},
+): Promise<RunningRelay> {
+  const dir = mkdtempSync(join(tmpdir(), 'wzp-relay-'));
+  let identityFile = opts.identityFile;
+  if (!identityFile) {
+    identityFile = join(dir, 'relay.json');
+    saveIdentity(identityFile, Identity.generate());
+  }
+  const proc = new WzpProcess([
+    'relay',
+    '--listen',
+    `127.0.0.1:${opts.port ?? 0}`,
+    '--stun',
+    `127.0.0.1:${opts.stunPort ?? 0}`,
+    '--identity',
+    identityFile,
+    '--json',
+    '--log-level',
+    process.env.WZP_TEST_RELAY_LOG ?? 'warn',
+    ...(opts.extraArgs ?? []),
+  ]);
+  const ev = await proc.waitForEvent('listening', 20000);
+  const quic = parseHostPort(String(ev.quic));
+  const stun = parseHostPort(String(ev.stun));
+  if (!quic || !stun) throw new Error(`bad listening event ${JSON.stringify(ev)}`);
+  return {
+    proc,
+    quic,
+    stun,
+    fingerprint: ev.fingerprint as Fingerprint,
+    identityFile,
+    dir,
+    async stop() {
+      await proc.stop('SIGTERM');
+      if (!opts.identityFile) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TestClient {
+  identity: Identity;
+  endpoint: QuicEndpoint<unknown, unknown>;
+  link: RelayLink;
+  close(): Promise<void>;
+}
+
+export async function startClient(
+  relay: { quic: { host: string; port: number }; fingerprint: Fingerprint },
+  opts: { identity?: Identity; register?: boolean; initialBackoffMs?: number } = {},
+): Promise<TestClient> {
+  const identity = opts.identity ?? Identity.generate();
+  const endpoint = await QuicEndpoint.create<unknown, unknown>({
+    identity,
+    host: '127.0.0.1',
+    parseAcceptedSignal: () => null,
+  });
+  const link = new RelayLink({
+    endpoint,
+    relay: relay.quic,
+    trust: { fingerprint: relay.fingerprint },
+    initialBackoffMs: opts.initialBackoffMs ?? 100,
+    maxBackoffMs: 1000,
+  });
+  if (opts.register !== false) await link.start();
+  return {
+    identity,
+    endpoint,
+    link,
+    async close() {
+      await link.stop();
+      await endpoint.close();
+    },
+  };
+}
+
+/** Resolve with the first event a RelayLink emits that matches. */
+export function nextLinkEvent<K extends keyof RelayLinkEvents>(
+  link: RelayLink,
+  event: K,
+  match: (payload: RelayLinkEvents[K][0]) => boolean = () => true,
+  timeoutMs = 10000,
+): Promise<RelayLinkEvents[K][0]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`timed out waiting for relay link event ${event}`));
+    }, timeoutMs);
+    const off = link.on(event, (...args: RelayLinkEvents[K]) => {
+      const payload = args[0];
+      if (!match(payload)) return;
+      clearTimeout(timer);
+      off();
+      resolve(payload);
+    });
+  });
+}
