@@ -1,0 +1,100 @@
+// The call engine's public face, as hosts (the wzp CLI, the Electron main process, the web host,
+// tests) use it. The engine implements these interfaces; hosts depend on nothing else in it.
+// Audio crosses this boundary as 20 ms frames of 48 kHz mono 16-bit PCM (960 samples).
+import type { CallId, HangupReason, MediaPath } from '../../../src-shared/call-signals.ts';
+import type { Fingerprint } from '../../../src-shared/fingerprint.ts';
+
+export const PCM_SAMPLE_RATE = 48_000;
+export const PCM_FRAME_SAMPLES = 960;
+
+export type CallDirection = 'outgoing' | 'incoming';
+export type CallState = 'calling' | 'ringing' | 'connected' | 'ended';
+
+export type CallEndReason =
+  | 'hangup-local'
+  | 'hangup-remote'
+  | 'declined'
+  | 'busy'
+  | 'no-answer'
+  | 'cancelled'
+  | 'offline'
+  | 'remote-gone'
+  | 'relay-lost'
+  | 'security'
+  | 'error';
+
+export interface CallStatsSnapshot {
+  path: MediaPath | null;
+  rttMs: number | null;
+  lossPct: number;
+  jitterMs: number | null;
+  bitrateKbps: number;
+  tier: number;
+  framesSent: number;
+  framesReceived: number;
+  framesConcealed: number;
+  framesLate: number;
+  framesRecovered: number;
+  jitterBufferMs: number;
+}
+
+export interface CallEndInfo {
+  reason: CallEndReason;
+  detail?: string;
+  framesSent: number;
+  framesReceived: number;
+  framesConcealed: number;
+  durationS: number;
+}
+
+export type CallEvents = {
+  state: [CallState];
+  /** Media moved to another path (also the first path when media starts). */
+  path: [{ path: MediaPath; reason: string }];
+  quality: [{ tier: number; bitrateKbps: number; reason: string }];
+  stats: [CallStatsSnapshot];
+  /** 20 ms of decoded audio to play, paced in real time by the engine. */
+  audio: [Int16Array];
+  /** The short authentication string both sides can compare aloud. */
+  verified: [{ sas: string }];
+  ended: [CallEndInfo];
+};
+
+export interface CallHandle {
+  readonly id: CallId;
+  readonly peer: Fingerprint;
+  readonly direction: CallDirection;
+  readonly state: CallState;
+  readonly path: MediaPath | null;
+  readonly muted: boolean;
+  on<K extends keyof CallEvents>(event: K, handler: (...args: CallEvents[K]) => void): () => void;
+  answer(): Promise<void>;
+  decline(): Promise<void>;
+  hangup(reason?: HangupReason): Promise<void>;
+  setMuted(muted: boolean): void;
+  /** One 20 ms microphone frame (960 samples at 48 kHz). */
+  sendAudio(frame: Int16Array): void;
+  stats(): CallStatsSnapshot;
+}
+
+export type RelayConnectionState =
+  'connecting' | 'registered' | 'reconnecting' | 'failed' | 'stopped';
+
+export type SoftphoneEvents = {
+  incoming: [CallHandle];
+  presence: [{ fingerprint: Fingerprint; online: boolean }];
+  relay: [{ state: RelayConnectionState; detail?: string }];
+};
+
+export interface Softphone {
+  readonly fingerprint: Fingerprint;
+  readonly relayState: RelayConnectionState;
+  on<K extends keyof SoftphoneEvents>(
+    event: K,
+    handler: (...args: SoftphoneEvents[K]) => void,
+  ): () => void;
+  call(peer: Fingerprint, opts?: { direct?: boolean; displayName?: string }): Promise<CallHandle>;
+  watchPresence(fingerprints: readonly Fingerprint[]): Promise<void>;
+  setDirectCalls(enabled: boolean): void;
+  close(): Promise<void>;
+}
