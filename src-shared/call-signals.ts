@@ -106,6 +106,8 @@ export const CallSignalSchema = z.discriminatedUnion('kind', [
     jitterMs: z.number().min(0).max(10_000),
     lateFrames: z.number().int().min(0),
     receivedFrames: z.number().int().min(0),
+    /** The sender's own round trip to its relay: end-to-end relay RTT is the sum of both sides'. */
+    relayRttMs: z.number().min(0).max(60_000).nullable(),
   }),
 ]);
 export type CallSignal = z.infer<typeof CallSignalSchema>;

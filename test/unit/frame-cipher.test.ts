@@ -1,5 +1,6 @@
 // Media frame encryption: integrity of header and payload, replay and reorder handling, and the
 // forward-only rekeying across epochs, all on a fake clock.
+import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -73,13 +74,13 @@ describe('frame cipher basics', () => {
       signer: a,
       role: 'caller',
       callId: 'c1',
-      peerPublicKey: b.publicKey,
+      peerFingerprint: sha256(b.publicKey),
     });
     const xb = new KeyExchange({
       signer: b,
       role: 'callee',
       callId: 'c1',
-      peerPublicKey: a.publicKey,
+      peerFingerprint: sha256(a.publicKey),
     });
     const ra = xa.accept(xb.localShareWire());
     const rb = xb.accept(xa.localShareWire());

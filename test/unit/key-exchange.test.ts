@@ -1,5 +1,6 @@
 // Media key exchange: agreement, and each way a relay in the middle could try to cheat
 // (swapped keys, shares replayed across calls, reflected shares, rewritten fields).
+import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -31,8 +32,18 @@ const bob = signer(2);
 const mallory = signer(3);
 
 function pair(callId = 'call-1', a: Signer = alice, b: Signer = bob) {
-  const caller = new KeyExchange({ signer: a, role: 'caller', callId, peerPublicKey: b.publicKey });
-  const callee = new KeyExchange({ signer: b, role: 'callee', callId, peerPublicKey: a.publicKey });
+  const caller = new KeyExchange({
+    signer: a,
+    role: 'caller',
+    callId,
+    peerFingerprint: sha256(b.publicKey),
+  });
+  const callee = new KeyExchange({
+    signer: b,
+    role: 'callee',
+    callId,
+    peerFingerprint: sha256(a.publicKey),
+  });
   return { caller, callee };
 }
 
@@ -112,7 +123,7 @@ describe('key exchange agreement', () => {
       signer: alice,
       role: 'caller',
       callId: 'c',
-      peerPublicKey: bob.publicKey,
+      peerFingerprint: sha256(bob.publicKey),
       verify: () => {
         calls++;
         return false;
@@ -122,7 +133,7 @@ describe('key exchange agreement', () => {
       signer: bob,
       role: 'callee',
       callId: 'c',
-      peerPublicKey: alice.publicKey,
+      peerFingerprint: sha256(alice.publicKey),
     });
     assert.equal(caller.accept(callee.localShare).kind, 'bad-signature');
     assert.equal(calls, 1);
@@ -136,7 +147,7 @@ describe('key exchange against a cheating relay', () => {
       signer: mallory,
       role: 'callee',
       callId: 'call-1',
-      peerPublicKey: alice.publicKey,
+      peerFingerprint: sha256(alice.publicKey),
     }).share.ephemeralPublicKey;
     const forged = { ...callee.localShare, ephemeralPublicKey: relayEph };
     assert.equal(caller.accept(overTheWire(forged)).kind, 'bad-signature');
@@ -149,7 +160,7 @@ describe('key exchange against a cheating relay', () => {
       signer: mallory,
       role: 'callee',
       callId: 'call-1',
-      peerPublicKey: alice.publicKey,
+      peerFingerprint: sha256(alice.publicKey),
     }).share;
     assert.equal(caller.accept(relayShare).kind, 'wrong-identity');
     // Claiming Bob's key while signing with its own: the signature does not verify.
@@ -188,7 +199,7 @@ describe('key exchange against a cheating relay', () => {
       signer: bob,
       role: 'callee',
       callId: 'call-1',
-      peerPublicKey: mallory.publicKey,
+      peerFingerprint: sha256(mallory.publicKey),
     });
     const { caller } = pair();
     assert.equal(caller.accept(forCarol.localShare).kind, 'bad-signature');
@@ -219,7 +230,7 @@ describe('key exchange against a cheating relay', () => {
   test('verifyPeerShare names each failure', () => {
     const { callee } = pair();
     const expect = {
-      peerPublicKey: bob.publicKey,
+      peerFingerprint: sha256(bob.publicKey),
       callId: 'call-1',
       ownPublicKey: alice.publicKey,
       peerRole: 'callee' as Role,
@@ -234,7 +245,7 @@ describe('key exchange against a cheating relay', () => {
     assert.equal(verifyPeerShare(s, { ...expect, callId: 'x' }).kind, 'wrong-call');
     assert.equal(verifyPeerShare(s, { ...expect, peerRole: 'caller' }).kind, 'wrong-role');
     assert.equal(
-      verifyPeerShare(s, { ...expect, peerPublicKey: mallory.publicKey }).kind,
+      verifyPeerShare(s, { ...expect, peerFingerprint: sha256(mallory.publicKey) }).kind,
       'wrong-identity',
     );
     assert.equal(
@@ -246,7 +257,14 @@ describe('key exchange against a cheating relay', () => {
   test('a low-order ephemeral key, even when signed, yields weak-key', () => {
     const { caller } = pair();
     const zero = new Uint8Array(32);
-    const msg = shareTranscript(1, 'call-1', 'callee', zero, bob.publicKey, alice.publicKey);
+    const msg = shareTranscript(
+      1,
+      'call-1',
+      'callee',
+      zero,
+      bob.publicKey,
+      sha256(alice.publicKey),
+    );
     const share: KeyShare = {
       version: 1,
       callId: 'call-1',
@@ -263,13 +281,13 @@ describe('key exchange against a cheating relay', () => {
       signer: alice,
       role: 'caller',
       callId: 'c',
-      peerPublicKey: bob.publicKey,
+      peerFingerprint: sha256(bob.publicKey),
     });
     const b = createKeyShare({
       signer: bob,
       role: 'caller',
       callId: 'c',
-      peerPublicKey: alice.publicKey,
+      peerFingerprint: sha256(alice.publicKey),
     });
     assert.equal(deriveSessionKeys(a.ephemeralSecret, a.share, b.share).kind, 'malformed');
   });

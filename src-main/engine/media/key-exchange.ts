@@ -65,10 +65,13 @@ export type VerifyFailure =
 export type VerifyResult = { kind: 'ok' } | { kind: VerifyFailure };
 
 export interface ExpectedPeer {
-  /** The identity we expect to talk to (from the contact / fingerprint we dialed or accepted). */
-  peerPublicKey: Uint8Array;
+  /**
+   * The fingerprint (SHA-256 of the identity public key, 32 bytes) of whom we expect to talk to:
+   * a caller knows only the fingerprint it dials, never the key, so that is what shares bind.
+   */
+  peerFingerprint: Uint8Array;
   callId: string;
-  /** Our own identity key: the peer signed it as "expected peer", which is what defeats reflection. */
+  /** Our own identity key: the peer signed its fingerprint as "expected peer", which defeats reflection. */
   ownPublicKey: Uint8Array;
   /** The role the peer must hold: the opposite of ours. */
   peerRole: Role;
@@ -105,7 +108,7 @@ export function shareTranscript(
   role: Role,
   ephemeralPublicKey: Uint8Array,
   signerPublicKey: Uint8Array,
-  expectedPeerPublicKey: Uint8Array,
+  expectedPeerFingerprint: Uint8Array,
 ): Uint8Array {
   const id = utf8(callId);
   const out = new Uint8Array(SHARE_CONTEXT.length + 1 + 1 + 2 + id.length + 3 * KEY_BYTES);
@@ -122,7 +125,7 @@ export function shareTranscript(
   o += KEY_BYTES;
   out.set(signerPublicKey, o);
   o += KEY_BYTES;
-  out.set(expectedPeerPublicKey, o);
+  out.set(expectedPeerFingerprint, o);
   return out;
 }
 
@@ -130,7 +133,8 @@ export interface CreateShareOptions {
   signer: Signer;
   role: Role;
   callId: string;
-  peerPublicKey: Uint8Array;
+  /** SHA-256 of the expected peer's identity public key (its fingerprint's bytes). */
+  peerFingerprint: Uint8Array;
   /** Injected for deterministic tests; defaults to the platform CSPRNG. */
   randomBytes?: (n: number) => Uint8Array;
 }
@@ -142,8 +146,8 @@ export function createKeyShare(opts: CreateShareOptions): {
 } {
   if (!CALL_ID.test(opts.callId))
     throw new RangeError('callId must be 1-128 printable ASCII characters');
-  if (opts.signer.publicKey.length !== KEY_BYTES || opts.peerPublicKey.length !== KEY_BYTES) {
-    throw new RangeError('identity public keys are 32 bytes');
+  if (opts.signer.publicKey.length !== KEY_BYTES || opts.peerFingerprint.length !== KEY_BYTES) {
+    throw new RangeError('identity public keys and fingerprints are 32 bytes');
   }
   const rand = opts.randomBytes ?? nobleRandomBytes;
   const { secretKey, publicKey } = x25519.keygen(rand(KEY_BYTES));
@@ -153,7 +157,7 @@ export function createKeyShare(opts: CreateShareOptions): {
     opts.role,
     publicKey,
     opts.signer.publicKey,
-    opts.peerPublicKey,
+    opts.peerFingerprint,
   );
   const share: KeyShare = {
     version: KEY_SHARE_VERSION,
@@ -257,14 +261,16 @@ export function verifyPeerShare(
   if (share.version !== KEY_SHARE_VERSION) return { kind: 'unsupported-version' };
   if (share.callId !== expect.callId) return { kind: 'wrong-call' };
   if (share.role !== expect.peerRole) return { kind: 'wrong-role' };
-  if (!bytesEqual(share.identityPublicKey, expect.peerPublicKey)) return { kind: 'wrong-identity' };
+  if (!bytesEqual(sha256(share.identityPublicKey), expect.peerFingerprint)) {
+    return { kind: 'wrong-identity' };
+  }
   const msg = shareTranscript(
     share.version,
     share.callId,
     share.role,
     share.ephemeralPublicKey,
     share.identityPublicKey,
-    expect.ownPublicKey,
+    sha256(expect.ownPublicKey),
   );
   return verify(share.signature, msg, share.identityPublicKey)
     ? { kind: 'ok' }
@@ -278,7 +284,7 @@ function signedBytesOf(share: KeyShare, peer: KeyShare): Uint8Array {
     share.role,
     share.ephemeralPublicKey,
     share.identityPublicKey,
-    peer.identityPublicKey,
+    sha256(peer.identityPublicKey),
   );
 }
 
@@ -344,7 +350,7 @@ export class KeyExchange {
     this.#secret = ephemeralSecret;
     this.#verify = opts.verify ?? defaultVerifier;
     this.#expect = {
-      peerPublicKey: Uint8Array.from(opts.peerPublicKey),
+      peerFingerprint: Uint8Array.from(opts.peerFingerprint),
       callId: opts.callId,
       ownPublicKey: Uint8Array.from(opts.signer.publicKey),
       peerRole: oppositeRole(opts.role),
