@@ -1,0 +1,32 @@
+// How a host obtains a Softphone: the app service calls a factory with the identity and the
+// user's settings whenever they change. The engine (when it lands) provides the real factory;
+// tests and the UI demo pass a fake one. Keeping this one function type the only seam means the
+// app, the Electron shell and the web host never depend on engine internals.
+import type { Fingerprint } from '../../src-shared/fingerprint.ts';
+import type { Softphone } from '../engine/call/softphone-api.ts';
+
+export interface SoftphoneConfig {
+  /** The 32-byte Ed25519 identity seed; the factory must not keep copies it does not need. */
+  identitySeed: Uint8Array;
+  relay: { address: string; fingerprint: Fingerprint };
+  /** "host:port" STUN servers; empty means use the one the relay announces. */
+  stunServers: readonly string[];
+  directCalls: boolean;
+  /** A directory the engine may use for its own state (e.g. relay pins). */
+  dataDir: string;
+}
+
+export type SoftphoneFactory = (config: SoftphoneConfig) => Promise<Softphone>;
+
+/** What a factory module exports (see web-host `--softphone-module`). */
+export interface SoftphoneFactoryModule {
+  createSoftphone: SoftphoneFactory;
+}
+
+export function isSoftphoneFactoryModule(m: unknown): m is SoftphoneFactoryModule {
+  return (
+    typeof m === 'object' &&
+    m !== null &&
+    typeof (m as { createSoftphone?: unknown }).createSoftphone === 'function'
+  );
+}

@@ -1,0 +1,310 @@
+// The web host: a development and test host that serves the built renderer over
+// http://127.0.0.1:PORT and carries the IPC contract over one token-protected loopback WebSocket,
+// so the real renderer runs in a real Chromium without the Electron binary. It binds loopback
+// only, checks the Host header (DNS rebinding) and the Origin, wants a secret token (cookie set
+// from the first URL, or a WebSocket subprotocol from the URL fragment), and serves one client at
+// a time. It shares nothing with the Electron shell, so it cannot weaken it.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { extname, join, normalize, resolve, sep } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { z } from 'zod';
+import type { IpcEvent } from '../../src-shared/ipc-contract.ts';
+import type { IpcResponse } from '../app/app-service.ts';
+
+/** What the web host needs from the application (AppService provides it). */
+export interface IpcBackend {
+  handleRequest(raw: unknown): Promise<IpcResponse>;
+  handleAudioIn(raw: unknown): void;
+  onEvent(listener: (e: IpcEvent) => void): () => void;
+  onAudioOut(listener: (frame: ArrayBuffer) => void): () => void;
+}
+
+export interface WebHostOptions {
+  backend: IpcBackend;
+  /** The built renderer (dist/renderer). */
+  rendererDir: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Defaults to 32 random bytes. */
+  token?: string;
+  log?: { info(msg: string): void; warn(msg: string): void };
+}
+
+export interface WebHostCounters {
+  rejectedUpgrades: Record<string, number>;
+  invalidMessages: number;
+  droppedAudioFrames: number;
+}
+
+export interface WebHost {
+  readonly port: number;
+  readonly origin: string;
+  readonly token: string;
+  /** Open this: it sets the token cookie and redirects to the app. */
+  readonly url: string;
+  counters(): WebHostCounters;
+  close(): Promise<void>;
+}
+
+export const WS_PATH = '/ipc';
+export const WS_PROTOCOL = 'wzp.v1';
+export const WS_TOKEN_PROTOCOL_PREFIX = 'wzp.token.';
+const COOKIE = 'wzp_token';
+const MAX_WS_MESSAGE = 64 * 1024;
+const MAX_BUFFERED = 256 * 1024;
+
+export const WEB_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data: blob:",
+  "media-src 'self' blob:",
+  "connect-src 'self'",
+  "worker-src 'self'",
+  "manifest-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+  '.wav': 'audio/wav',
+  '.woff2': 'font/woff2',
+};
+
+const ClientMessageSchema = z.strictObject({
+  t: z.literal('req'),
+  id: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31),
+  cmd: z.string().max(64),
+  args: z.unknown(),
+});
+
+function tokenEquals(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function cookieToken(header: string | undefined): string | null {
+  if (!header) return null;
+  for (const part of header.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === COOKIE) return v.join('=');
+  }
+  return null;
+}
+
+function protocolToken(header: string | undefined): string | null {
+  if (!header) return null;
+  for (const p of header.split(',')) {
+    const s = p.trim();
+    if (s.startsWith(WS_TOKEN_PROTOCOL_PREFIX)) return s.slice(WS_TOKEN_PROTOCOL_PREFIX.length);
+  }
+  return null;
+}
+
+export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
+  const token = opts.token ?? randomBytes(32).toString('base64url');
+  if (!/^[A-Za-z0-9_-]{16,128}$/.test(token))
+    throw new Error('token must be 16-128 base64url characters');
+  const root = resolve(opts.rendererDir);
+  const log = opts.log ?? { info: () => {}, warn: () => {} };
+  const counters: WebHostCounters = {
+    rejectedUpgrades: {},
+    invalidMessages: 0,
+    droppedAudioFrames: 0,
+  };
+  let port = 0;
+  let hostHeader = '';
+  let origin = '';
+  let client: WebSocket | null = null;
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_WS_MESSAGE,
+    perMessageDeflate: false,
+    handleProtocols: (protocols) => (protocols.has(WS_PROTOCOL) ? WS_PROTOCOL : false),
+  });
+
+  const server: Server = createServer((req, res) => {
+    void serveHttp(req, res).catch((e: unknown) => {
+      log.warn(`http: ${String(e)}`);
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  });
+
+  async function serveHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.headers.host !== hostHeader) {
+      res.writeHead(421, { 'content-type': 'text/plain' }).end('wrong host');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    const url = new URL(req.url ?? '/', origin);
+    const given = url.searchParams.get('token');
+    if (given !== null) {
+      if (!tokenEquals(given, token)) {
+        res.writeHead(403, { 'content-type': 'text/plain' }).end('bad token');
+        return;
+      }
+      // Move the token out of the address bar (and history) into an HttpOnly cookie.
+      res
+        .writeHead(303, {
+          location: '/',
+          'set-cookie': `${COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`,
+          'cache-control': 'no-store',
+          'referrer-policy': 'no-referrer',
+        })
+        .end();
+      return;
+    }
+    let rel: string;
+    try {
+      rel = decodeURIComponent(url.pathname);
+    } catch {
+      res.writeHead(400).end();
+      return;
+    }
+    if (rel === '/' || rel === '') rel = '/index.html';
+    const file = normalize(join(root, rel));
+    if (!file.startsWith(root + sep) || rel.includes('\0')) {
+      res.writeHead(404).end();
+      return;
+    }
+    let body: Buffer;
+    try {
+      const st = await stat(file);
+      if (!st.isFile()) throw new Error('not a file');
+      body = await readFile(file);
+    } catch {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': MIME[extname(file).toLowerCase()] ?? 'application/octet-stream',
+      'content-length': body.length,
+      'content-security-policy': WEB_CSP,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'cross-origin-opener-policy': 'same-origin',
+      'cross-origin-resource-policy': 'same-origin',
+      'x-frame-options': 'DENY',
+      'permissions-policy': 'microphone=(self), camera=(self)',
+      'cache-control': 'no-store',
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  function reject(socket: Duplex, status: number, reason: string): void {
+    counters.rejectedUpgrades[reason] = (counters.rejectedUpgrades[reason] ?? 0) + 1;
+    log.warn(`websocket refused: ${reason}`);
+    const text = status === 409 ? 'Conflict' : status === 404 ? 'Not Found' : 'Forbidden';
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {});
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== WS_PATH) return reject(socket, 404, 'path');
+    if (req.headers.host !== hostHeader) return reject(socket, 403, 'host');
+    if (req.headers.origin !== origin) return reject(socket, 403, 'origin');
+    const offered =
+      protocolToken(req.headers['sec-websocket-protocol']) ?? cookieToken(req.headers.cookie);
+    if (offered === null || !tokenEquals(offered, token)) return reject(socket, 403, 'token');
+    if (client !== null) return reject(socket, 409, 'busy');
+    wss.handleUpgrade(req, socket, head, (ws) => attach(ws));
+  });
+
+  function attach(ws: WebSocket): void {
+    client = ws;
+    const offEvent = opts.backend.onEvent((e) => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ t: 'evt', ...e }));
+    });
+    const offAudio = opts.backend.onAudioOut((frame) => {
+      if (ws.readyState !== ws.OPEN) return;
+      if (ws.bufferedAmount > MAX_BUFFERED) {
+        counters.droppedAudioFrames++;
+        return;
+      }
+      ws.send(frame, { binary: true });
+    });
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (isBinary) {
+        const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+        opts.backend.handleAudioIn(buf);
+        return;
+      }
+      let msg: unknown;
+      try {
+        msg = JSON.parse(data.toString());
+      } catch {
+        counters.invalidMessages++;
+        return;
+      }
+      const parsed = ClientMessageSchema.safeParse(msg);
+      if (!parsed.success) {
+        counters.invalidMessages++;
+        return;
+      }
+      const { id, cmd, args } = parsed.data;
+      void opts.backend.handleRequest({ cmd, args }).then((response) => {
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ t: 'res', id, response }));
+      });
+    });
+    ws.on('error', () => {});
+    ws.on('close', () => {
+      offEvent();
+      offAudio();
+      if (client === ws) client = null;
+    });
+  }
+
+  await new Promise<void>((res, rej) => {
+    server.once('error', rej);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => {
+      server.off('error', rej);
+      res();
+    });
+  });
+  const addr = server.address();
+  if (addr === null || typeof addr === 'string') throw new Error('no address');
+  port = addr.port;
+  hostHeader = `127.0.0.1:${port}`;
+  origin = `http://${hostHeader}`;
+  log.info(`web host on ${origin}`);
+
+  return {
+    port,
+    origin,
+    token,
+    url: `${origin}/?token=${token}`,
+    counters: () => ({
+      rejectedUpgrades: { ...counters.rejectedUpgrades },
+      invalidMessages: counters.invalidMessages,
+      droppedAudioFrames: counters.droppedAudioFrames,
+    }),
+    close: async () => {
+      client?.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
