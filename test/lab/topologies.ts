@@ -1,0 +1,139 @@
+// Named NAT-lab scenarios as plain data (DESIGN.md "The NAT lab"): which sides hang off the
+// "public internet" namespace, how many NAT layers each side has and how each layer behaves.
+// netns-lab.ts turns a spec into namespaces; addresses follow from the spec's shape (see the
+// header of netns-lab.ts), so a scenario never names an address itself.
+
+/** One NAT router layer. */
+export interface NatLayer {
+  /**
+   * 'endpoint-independent': plain `MASQUERADE` (one mapping per local socket, the common home
+   * router; Linux still filters by address and port). 'endpoint-dependent': `MASQUERADE
+   * --random-fully` (a fresh random port per destination, "symmetric").
+   */
+  mapping: 'endpoint-independent' | 'endpoint-dependent';
+  /**
+   * Home-router firewall: anything arriving on the WAN that conntrack does not know as
+   * ESTABLISHED/RELATED is dropped, both to the router itself (INPUT) and through it (FORWARD).
+   * Dropping in INPUT is what matters for hole punching: the peer's early packet then leaves no
+   * conntrack entry behind that would make MASQUERADE remap our own first packet (FINDINGS.md).
+   */
+  wanFirewall: boolean;
+  /** When set, UDP crossing the WAN is dropped unless the remote address is one of these. */
+  udpOnlyTo?: readonly string[];
+}
+
+/**
+ * One attachment to the public namespace. `nat` lists router layers from the outermost (whose
+ * WAN faces the public namespace) inwards; an empty list puts the side's client directly on a
+ * public address. `clients` > 1 puts several clients on one LAN behind the innermost layer.
+ */
+export interface SideSpec {
+  nat: readonly NatLayer[];
+  clients: number;
+}
+
+export interface TopologySpec {
+  name: string;
+  description: string;
+  sides: readonly SideSpec[];
+}
+
+/** The relay/STUN host in the public namespace; `udp-blocked` lets UDP through only to it. */
+export const RELAY_IP = '198.18.0.1';
+/** A second public host address (a second STUN server, a stranger sending unsolicited UDP). */
+export const ALT_PUBLIC_IP = '198.18.0.2';
+
+const cone: NatLayer = { mapping: 'endpoint-independent', wanFirewall: false };
+const coneFw: NatLayer = { mapping: 'endpoint-independent', wanFirewall: true };
+const symmetric: NatLayer = { mapping: 'endpoint-dependent', wanFirewall: false };
+const udpBlocked: NatLayer = {
+  mapping: 'endpoint-independent',
+  wanFirewall: true,
+  udpOnlyTo: [RELAY_IP],
+};
+
+export const SCENARIOS = {
+  'cone-cone': {
+    name: 'cone-cone',
+    description:
+      'both clients behind plain MASQUERADE: the conntrack race case that libwebrtc fails',
+    sides: [
+      { nat: [cone], clients: 1 },
+      { nat: [cone], clients: 1 },
+    ],
+  },
+  'cone-cone-wanfw': {
+    name: 'cone-cone-wanfw',
+    description:
+      'both behind MASQUERADE with a home-router firewall dropping unsolicited WAN input',
+    sides: [
+      { nat: [coneFw], clients: 1 },
+      { nat: [coneFw], clients: 1 },
+    ],
+  },
+  'symmetric-symmetric': {
+    name: 'symmetric-symmetric',
+    description: 'both behind MASQUERADE --random-fully (endpoint-dependent mapping): relay only',
+    sides: [
+      { nat: [symmetric], clients: 1 },
+      { nat: [symmetric], clients: 1 },
+    ],
+  },
+  'public-cone': {
+    name: 'public-cone',
+    description: 'client a on a public address, client b behind MASQUERADE',
+    sides: [
+      { nat: [], clients: 1 },
+      { nat: [cone], clients: 1 },
+    ],
+  },
+  'same-nat': {
+    name: 'same-nat',
+    description: 'both clients on one LAN behind one MASQUERADE router (no hairpinning)',
+    sides: [{ nat: [cone], clients: 2 }],
+  },
+  'udp-blocked': {
+    name: 'udp-blocked',
+    description: 'both routers drop all UDP except to and from the relay host',
+    sides: [
+      { nat: [udpBlocked], clients: 1 },
+      { nat: [udpBlocked], clients: 1 },
+    ],
+  },
+  'double-cone': {
+    name: 'double-cone',
+    description: 'both clients behind two layers of MASQUERADE (e.g. carrier-grade NAT + home)',
+    sides: [
+      { nat: [cone, cone], clients: 1 },
+      { nat: [cone, cone], clients: 1 },
+    ],
+  },
+} as const satisfies Record<string, TopologySpec>;
+
+export type ScenarioName = keyof typeof SCENARIOS;
+
+export const SCENARIO_NAMES = Object.keys(SCENARIOS) as ScenarioName[];
+
+export function isScenarioName(s: string): s is ScenarioName {
+  return Object.hasOwn(SCENARIOS, s);
+}
+
+/** Rejects specs netns-lab cannot address (its address plan has room for these limits). */
+export function validateTopology(spec: TopologySpec): void {
+  if (!/^[a-z0-9-]{1,40}$/.test(spec.name)) throw new Error(`bad topology name "${spec.name}"`);
+  if (spec.sides.length < 1 || spec.sides.length > 8) {
+    throw new Error(`${spec.name}: 1 to 8 sides, got ${spec.sides.length}`);
+  }
+  let clients = 0;
+  spec.sides.forEach((side, i) => {
+    if (!Number.isInteger(side.clients) || side.clients < 1 || side.clients > 8) {
+      throw new Error(`${spec.name}: side ${i + 1}: 1 to 8 clients`);
+    }
+    if (side.nat.length === 0 && side.clients !== 1) {
+      throw new Error(`${spec.name}: side ${i + 1}: a public side holds exactly one client`);
+    }
+    if (side.nat.length > 4) throw new Error(`${spec.name}: side ${i + 1}: at most 4 NAT layers`);
+    clients += side.clients;
+  });
+  if (clients > 26) throw new Error(`${spec.name}: at most 26 clients`);
+}
