@@ -2,6 +2,7 @@
 // "public internet" namespace, how many NAT layers each side has and how each layer behaves.
 // netns-lab.ts turns a spec into namespaces; addresses follow from the spec's shape (see the
 // header of netns-lab.ts), so a scenario never names an address itself.
+import { isIP } from 'node:net';
 
 /** One NAT router layer. */
 export interface NatLayer {
@@ -133,6 +134,12 @@ export function validateTopology(spec: TopologySpec): void {
       throw new Error(`${spec.name}: side ${i + 1}: a public side holds exactly one client`);
     }
     if (side.nat.length > 4) throw new Error(`${spec.name}: side ${i + 1}: at most 4 NAT layers`);
+    for (const layer of side.nat) {
+      for (const host of layer.udpOnlyTo ?? []) {
+        if (isIP(host) !== 4)
+          throw new Error(`${spec.name}: udpOnlyTo: not an IPv4 address: ${host}`);
+      }
+    }
     clients += side.clients;
   });
   if (clients > 26) throw new Error(`${spec.name}: at most 26 clients`);
