@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerIdentityCommands } from './identity-command.ts';
 import { registerRelayCommand } from './relay-command.ts';
+import { registerCallCommands } from './call-command.ts';
 import { CliError } from './cli-error.ts';
 
 const program = new Command();
@@ -22,6 +23,7 @@ program
 
 registerIdentityCommands(program);
 registerRelayCommand(program);
+registerCallCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -12,6 +12,20 @@ import { DEFAULT_TIER, type QualityTier } from './quality-tiers.ts';
 
 export const SLICE_SAMPLES = 960;
 
+/**
+ * Instantiate the Opus WASM module and run one frame through it. The first encoder costs tens
+ * of ms; paid at call start it stalls the event loop just as media begins, which the jitter
+ * buffer then reads as network jitter. Hosts call this once at start-up.
+ */
+export function prewarmMediaCodecs(): void {
+  const encoder = new OpusEncoderStage({ dtx: false });
+  const decoder = new OpusDecoderStage();
+  const frame = encoder.encode(new Int16Array(DEFAULT_TIER.frameSamples));
+  if (frame.kind !== 'suppressed') decoder.decode(frame.payload);
+  encoder.close();
+  decoder.close();
+}
+
 export interface SenderStats {
   framesIn: number;
   packetsSent: number;

@@ -1,0 +1,241 @@
+// `wzp call FINGERPRINT …` and `wzp answer …`: headless calls. A WAV file plays as the
+// microphone (paced in real time), what is heard is recorded to a WAV file, and the call's life
+// is printed as events (JSON lines with --json): registered, ringing, connected, path, stats
+// about once a second, verified, quality, ended.
+import type { Command } from 'commander';
+import type { Fingerprint } from '../../src-shared/fingerprint.ts';
+import { loadIdentity, type Identity } from '../engine/identity/identity.ts';
+import { readWav, WavError, WavStreamWriter } from '../engine/media/wav.ts';
+import type { Call } from '../engine/call/call.ts';
+import { SoftphoneEngine } from '../engine/call/softphone.ts';
+import { PCM_FRAME_SAMPLES, type CallEndInfo } from '../engine/call/softphone-api.ts';
+import { Ticker } from '../engine/call/ticker.ts';
+import { fingerprintArg, hostPortArg, positiveNumberArg } from './args.ts';
+import { CliError } from './cli-error.ts';
+import { EventOutput } from './event-output.ts';
+import { asCliError } from './identity-command.ts';
+
+interface CallFlags {
+  relay: { host: string; port: number };
+  relayFingerprint: Fingerprint;
+  identity: string;
+  play?: string;
+  record?: string;
+  seconds?: number;
+  direct: boolean;
+  stun?: { host: string; port: number };
+  json?: boolean;
+  ringTimeout: number;
+}
+
+/** Exit codes: 0 a call that ended normally; 3 never connected; 4 security; 1 other errors. */
+const NORMAL_ENDS = new Set<CallEndInfo['reason']>(['hangup-local', 'hangup-remote']);
+
+function addCallOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption(
+      '--relay <host:port>',
+      'the relay to register with',
+      hostPortArg('--relay', false),
+    )
+    .requiredOption(
+      '--relay-fingerprint <fp>',
+      "the relay's fingerprint (printed by wzp relay)",
+      fingerprintArg('--relay-fingerprint'),
+    )
+    .requiredOption('--identity <file>', 'your identity file (wzp identity new)')
+    .option('--play <in.wav>', 'play this WAV file as the microphone (any rate, mono or stereo)')
+    .option('--record <out.wav>', 'record what you hear to this WAV file (48 kHz mono)')
+    .option(
+      '--seconds <n>',
+      'hang up after this many seconds of call',
+      positiveNumberArg('--seconds', 86_400),
+    )
+    .option('--no-direct', 'keep media on the relay (no direct path attempt)')
+    .option(
+      '--stun <host:port>',
+      "STUN server to use instead of the relay's own",
+      hostPortArg('--stun', false),
+    )
+    .option(
+      '--ring-timeout <s>',
+      'give up if nobody answers within this many seconds',
+      positiveNumberArg('--ring-timeout', 3600),
+      45,
+    )
+    .option('--json', 'print events as JSON lines on stdout');
+}
+
+export function registerCallCommands(program: Command): void {
+  addCallOptions(
+    program
+      .command('call')
+      .description(
+        'place one call to FINGERPRINT through the relay and hang up after --seconds (or when the other side does)',
+      )
+      .argument('<fingerprint>', 'who to call', fingerprintArg('FINGERPRINT')),
+  ).action(async (peer: Fingerprint, flags: CallFlags) => runCall('call', flags, peer));
+
+  addCallOptions(
+    program
+      .command('answer')
+      .description(
+        'wait for one incoming call, answer it, and hang up after --seconds (or when the other side does)',
+      ),
+  ).action(async (flags: CallFlags) => runCall('answer', flags, null));
+}
+
+async function runCall(
+  mode: 'call' | 'answer',
+  flags: CallFlags,
+  peer: Fingerprint | null,
+): Promise<void> {
+  let identity: Identity;
+  try {
+    identity = loadIdentity(flags.identity);
+  } catch (e) {
+    throw asCliError(e);
+  }
+  const mic = loadMicrophone(flags.play);
+  const out = new EventOutput(flags.json === true);
+  let phone: SoftphoneEngine;
+  try {
+    phone = await SoftphoneEngine.start({
+      identity,
+      relay: flags.relay,
+      relayTrust: { fingerprint: flags.relayFingerprint },
+      directCalls: flags.direct,
+      stunServers: flags.stun ? [flags.stun] : undefined,
+      ringTimeoutMs: flags.ringTimeout * 1000,
+    });
+  } catch (e) {
+    throw new CliError(e instanceof Error ? e.message : String(e), 1);
+  }
+  out.event(
+    'registered',
+    { fingerprint: identity.fingerprint, relay: phone.link.registration?.relay ?? null },
+    () => `registered with the relay as ${identity.fingerprint}`,
+  );
+
+  let call: Call;
+  if (mode === 'call' && peer) {
+    call = await phone.call(peer, { direct: flags.direct });
+  } else {
+    out.event('waiting', {}, () => 'waiting for a call…');
+    call = await new Promise<Call>((resolve) => {
+      const off = phone.on('incoming', (c) => {
+        off();
+        resolve(c as Call);
+      });
+    });
+    out.event(
+      'ringing',
+      { from: call.peer, callId: call.id },
+      () => `incoming call from ${call.peer}`,
+    );
+  }
+
+  const ended = new Promise<CallEndInfo>((resolve) => call.on('ended', resolve));
+  call.on('state', (s) => {
+    if (s === 'ringing' && mode === 'call')
+      out.event('ringing', { to: call.peer, callId: call.id }, () => `ringing ${call.peer}…`);
+  });
+  let connectedPrinted = false;
+  let hangupTimer: NodeJS.Timeout | null = null;
+  let micTicker: Ticker | null = null;
+  let recorder: WavStreamWriter | null = null;
+  const onConnected = () => {
+    if (connectedPrinted || call.state !== 'connected' || call.path === null) return;
+    connectedPrinted = true;
+    out.event(
+      'connected',
+      { path: call.path, callId: call.id, peer: call.peer },
+      () => `connected (${call.path})`,
+    );
+    if (flags.record) {
+      try {
+        recorder = new WavStreamWriter(flags.record);
+      } catch (e) {
+        out.event(
+          'error',
+          { message: e instanceof Error ? e.message : String(e) },
+          (d) => `cannot record: ${String(d.message)}`,
+        );
+      }
+    }
+    let slot = 0;
+    micTicker = new Ticker(20, () => {
+      const start = slot * PCM_FRAME_SAMPLES;
+      slot++;
+      const frame = new Int16Array(PCM_FRAME_SAMPLES);
+      if (mic && start < mic.length)
+        frame.set(mic.subarray(start, Math.min(mic.length, start + PCM_FRAME_SAMPLES)));
+      call.sendAudio(frame);
+    });
+    const seconds = flags.seconds ?? (mic ? mic.length / 48_000 + 1 : undefined);
+    if (seconds !== undefined) {
+      hangupTimer = setTimeout(() => void call.hangup('normal'), seconds * 1000);
+    }
+  };
+  call.on('state', onConnected);
+  call.on('path', ({ path, reason }) => {
+    if (connectedPrinted)
+      out.event('path', { path, reason }, () => `media path: ${path} (${reason})`);
+    onConnected();
+  });
+  call.on('audio', (pcm) => recorder?.write(pcm));
+  call.on('verified', ({ sas }) =>
+    out.event('verified', { sas }, () => `security code ${sas} (compare it with your peer)`),
+  );
+  call.on('quality', (q) =>
+    out.event(
+      'quality',
+      { ...q },
+      () => `quality tier ${q.tier} (${q.bitrateKbps} kbps): ${q.reason}`,
+    ),
+  );
+  call.on('stats', (s) =>
+    out.event(
+      'stats',
+      { ...s },
+      () =>
+        `${s.path ?? '-'} rtt ${s.rttMs ?? '-'} ms, loss ${s.lossPct} %, jitter ${s.jitterMs ?? '-'} ms, ${s.bitrateKbps} kbps, concealed ${s.framesConcealed}`,
+    ),
+  );
+  if (mode === 'answer') await call.answer();
+
+  const stop = () => void call.hangup('normal');
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+
+  const info = await ended;
+  if (hangupTimer) clearTimeout(hangupTimer);
+  (micTicker as Ticker | null)?.stop();
+  (recorder as WavStreamWriter | null)?.close();
+  out.event(
+    'ended',
+    { ...info },
+    () =>
+      `call ended: ${info.reason}${info.detail ? ` (${info.detail})` : ''}, ${info.durationS} s`,
+  );
+  await phone.close();
+  process.exit(
+    NORMAL_ENDS.has(info.reason)
+      ? 0
+      : info.reason === 'security'
+        ? 4
+        : info.durationS === 0
+          ? 3
+          : 1,
+  );
+}
+
+function loadMicrophone(path: string | undefined): Int16Array | null {
+  if (!path) return null;
+  try {
+    return readWav(path).samples;
+  } catch (e) {
+    if (e instanceof WavError) throw new CliError(e.message);
+    throw e;
+  }
+}

@@ -1,0 +1,435 @@
+// One call, from invite to hang-up: its state machine, the signed key exchange that keys the
+// media cipher, the media pipeline, the media paths (the relay path now; the direct path joins
+// through `attachPath`), playout pacing, per-second stats and the receiver reports that tell the
+// peer how its media arrives. Signals reach it already schema-checked and addressed to this call.
+import { randomBytes } from 'node:crypto';
+import type {
+  CallId,
+  CallSignal,
+  HangupReason,
+  MediaPath,
+} from '../../../src-shared/call-signals.ts';
+import { fingerprintBytes, type Fingerprint } from '../../../src-shared/fingerprint.ts';
+import type { Identity } from '../identity/identity.ts';
+import { createMediaCiphers } from '../media/frame-cipher.ts';
+import { KeyExchange, type SessionKeys } from '../media/key-exchange.ts';
+import { MediaReceiver, MediaSender, SLICE_SAMPLES } from '../media/media-pipeline.ts';
+import type { FecDepth } from '../media/media-packet.ts';
+import { DEFAULT_TIER, tierById } from '../media/quality-tiers.ts';
+import { TypedEmitter } from '../typed-emitter.ts';
+import { nextCallState, type CallEvent } from './call-state.ts';
+import { Ticker } from './ticker.ts';
+import type {
+  CallDirection,
+  CallEndInfo,
+  CallEvents,
+  CallHandle,
+  CallState,
+  CallStatsSnapshot,
+} from './softphone-api.ts';
+
+export function newCallId(): CallId {
+  return randomBytes(16).toString('base64url');
+}
+
+/** A way to move sealed media packets to the peer; the relay path and the direct path are two. */
+export interface MediaTransport {
+  readonly kind: MediaPath;
+  send(packet: Uint8Array): void;
+  /** Round trip to the far end of this path as far as we can see it (relay: to the relay). */
+  rttMs(): number | null;
+  close(): void;
+}
+
+export interface CallContext {
+  identity: Identity;
+  /** Send a signal to the peer of this call (through the relay). */
+  signal(signal: CallSignal): Promise<void>;
+  ringTimeoutMs: number;
+  now?: () => number;
+}
+
+interface PeerReport {
+  lossPct: number;
+  jitterMs: number;
+  relayRttMs: number | null;
+}
+
+const STATS_INTERVAL_MS = 1000;
+const KEY_SHARE_WAIT_MS = 3000;
+
+export class Call extends TypedEmitter<CallEvents> implements CallHandle {
+  readonly id: CallId;
+  readonly peer: Fingerprint;
+  readonly direction: CallDirection;
+  #state: CallState;
+  #path: MediaPath | null = null;
+  #muted = false;
+  readonly #ctx: CallContext;
+  readonly #now: () => number;
+  readonly #kx: KeyExchange;
+  #keys: SessionKeys | null = null;
+  #pendingPeerShare: unknown = null;
+  #sender: MediaSender | null = null;
+  #receiver: MediaReceiver | null = null;
+  #transports = new Map<MediaPath, MediaTransport>();
+  #playout: Ticker | null = null;
+  #statsTimer: NodeJS.Timeout | null = null;
+  #ringTimer: NodeJS.Timeout | null = null;
+  #connectedAt: number | null = null;
+  #peerReport: PeerReport | null = null;
+  #last = { at: 0, bytesSent: 0, packetsReceived: 0, highestSeq: null as number | null };
+  #intervalLossPct = 0;
+  #bitrateKbps = 0;
+  #interarrivalJitterMs = 0;
+  #lastTransit: number | null = null;
+  #endInfo: CallEndInfo | null = null;
+
+  constructor(opts: { id: CallId; peer: Fingerprint; direction: CallDirection; ctx: CallContext }) {
+    super();
+    this.id = opts.id;
+    this.peer = opts.peer;
+    this.direction = opts.direction;
+    this.#ctx = opts.ctx;
+    this.#now = opts.ctx.now ?? (() => performance.now());
+    this.#state = opts.direction === 'outgoing' ? 'calling' : 'ringing';
+    this.#kx = new KeyExchange({
+      signer: opts.ctx.identity,
+      role: opts.direction === 'outgoing' ? 'caller' : 'callee',
+      callId: opts.id,
+      peerFingerprint: fingerprintBytes(opts.peer),
+    });
+    this.#ringTimer = setTimeout(() => {
+      if (this.#state === 'connected') return;
+      if (this.direction === 'outgoing') void this.#signal({ kind: 'hangup', reason: 'no-answer' });
+      this.#apply({ type: 'no-answer' });
+    }, opts.ctx.ringTimeoutMs);
+    this.#ringTimer.unref();
+  }
+
+  get state(): CallState {
+    return this.#state;
+  }
+
+  get path(): MediaPath | null {
+    return this.#path;
+  }
+
+  get muted(): boolean {
+    return this.#muted;
+  }
+
+  get endInfo(): CallEndInfo | null {
+    return this.#endInfo;
+  }
+
+  /** The caller's opening: invite, then our key share (the relay keeps them in order). */
+  async start(opts: { direct: boolean; displayName?: string }): Promise<void> {
+    await this.#signal({
+      kind: 'invite',
+      direct: opts.direct,
+      ...(opts.displayName ? { displayName: opts.displayName } : {}),
+    });
+    await this.#signal({ kind: 'key-share', share: this.#kx.localShareWire() });
+  }
+
+  async answer(): Promise<void> {
+    if (this.direction !== 'incoming' || this.#state !== 'ringing') return;
+    // The caller's key share follows its invite; a quick answer may beat it by a moment.
+    if (!this.#keys) await this.#keysOrTimeout(KEY_SHARE_WAIT_MS);
+    if (this.#state !== 'ringing') return;
+    if (!this.#keys) {
+      await this.#fail('security', 'the caller sent no valid key share');
+      return;
+    }
+    await this.#signal({ kind: 'key-share', share: this.#kx.localShareWire() });
+    await this.#signal({ kind: 'accept', direct: false });
+    this.#apply({ type: 'local-answer' });
+  }
+
+  async decline(): Promise<void> {
+    if (this.#state !== 'ringing' || this.direction !== 'incoming') return;
+    await this.#signal({ kind: 'reject', reason: 'declined' });
+    this.#apply({ type: 'local-decline' });
+  }
+
+  async hangup(reason: HangupReason = 'normal'): Promise<void> {
+    if (this.#state === 'ended') return;
+    await this.#signal({
+      kind: 'hangup',
+      reason: this.#state === 'connected' ? reason : 'cancelled',
+    });
+    this.#apply({ type: 'local-hangup', reason });
+  }
+
+  setMuted(muted: boolean): void {
+    this.#muted = muted;
+    this.#sender?.setMuted(muted);
+  }
+
+  sendAudio(frame: Int16Array): void {
+    if (frame.length !== SLICE_SAMPLES)
+      throw new RangeError(`audio frames are ${SLICE_SAMPLES} samples`);
+    const sender = this.#sender;
+    if (!sender || this.#state !== 'connected') return;
+    const transport = this.#path ? this.#transports.get(this.#path) : undefined;
+    for (const packet of sender.push(frame)) transport?.send(packet);
+  }
+
+  /** A media path became available (relay grant, or an authenticated direct connection). */
+  attachPath(transport: MediaTransport, reason: string): void {
+    const old = this.#transports.get(transport.kind);
+    old?.close();
+    this.#transports.set(transport.kind, transport);
+    if (this.#path === null) {
+      this.#path = transport.kind;
+      this.#maybeStartMedia();
+      this.emit('path', { path: transport.kind, reason });
+    }
+  }
+
+  /** A sealed media packet arrived on any path: the receiver de-duplicates across paths. */
+  receivePacket(packet: Uint8Array): void {
+    const receiver = this.#receiver;
+    if (!receiver) return;
+    const arrival = this.#now();
+    if (receiver.receive(packet, arrival) === 'accepted' && packet.length >= 11) {
+      // RFC 3550 interarrival jitter from the header's media timestamp (48 kHz).
+      const ts = new DataView(packet.buffer, packet.byteOffset + 7, 4).getUint32(0);
+      const transit = arrival - ts / 48;
+      if (this.#lastTransit !== null) {
+        const d = Math.abs(transit - this.#lastTransit);
+        if (d < 1000) this.#interarrivalJitterMs += (d - this.#interarrivalJitterMs) / 16;
+      }
+      this.#lastTransit = transit;
+    }
+  }
+
+  /** A signal from the peer for this call (already schema-checked). */
+  async onSignal(signal: CallSignal): Promise<void> {
+    switch (signal.kind) {
+      case 'ringing':
+        this.#apply({ type: 'remote-ringing' });
+        return;
+      case 'key-share':
+        this.#acceptShare(signal.share);
+        return;
+      case 'accept':
+        if (this.direction !== 'outgoing') return;
+        if (!this.#keys) {
+          await this.#fail('security', 'the callee accepted without a valid key share');
+          return;
+        }
+        this.#apply({ type: 'remote-accept' });
+        return;
+      case 'reject':
+        this.#apply({ type: 'remote-reject', reason: signal.reason });
+        return;
+      case 'hangup':
+        this.#apply({ type: 'remote-hangup', reason: signal.reason });
+        return;
+      case 'report':
+        this.#peerReport = {
+          lossPct: signal.lossPct,
+          jitterMs: signal.jitterMs,
+          relayRttMs: signal.relayRttMs,
+        };
+        this.#adaptToPeerReport(signal.lossPct);
+        return;
+      default:
+        // invite (duplicate), ice-candidate, path-switch, quality: handled by later stages.
+        return;
+    }
+  }
+
+  /** The relay reported that the call cannot proceed (offline, unknown call...). */
+  onCallError(reason: string): void {
+    if (reason === 'offline') this.#apply({ type: 'offline' });
+    else if (this.#state !== 'connected')
+      this.#apply({ type: 'error', detail: `relay: ${reason}` });
+  }
+
+  relayLost(): void {
+    this.#apply({ type: 'relay-lost' });
+  }
+
+  stats(): CallStatsSnapshot {
+    const r = this.#receiver?.stats;
+    const s = this.#sender;
+    const transport = this.#path ? this.#transports.get(this.#path) : undefined;
+    let rttMs = transport?.rttMs() ?? null;
+    if (this.#path === 'relay' && rttMs !== null && this.#peerReport?.relayRttMs != null) {
+      rttMs += this.#peerReport.relayRttMs;
+    }
+    return {
+      path: this.#path,
+      rttMs: rttMs === null ? null : round(rttMs),
+      lossPct: round(this.#intervalLossPct),
+      jitterMs: r ? round(this.#interarrivalJitterMs) : null,
+      bitrateKbps: round(this.#bitrateKbps),
+      tier: s?.tier.id ?? DEFAULT_TIER.id,
+      framesSent: s?.stats.packetsSent ?? 0,
+      framesReceived: r?.packetsReceived ?? 0,
+      framesConcealed: r?.framesConcealed ?? 0,
+      framesLate: r?.framesLate ?? 0,
+      framesRecovered: r?.framesRecovered ?? 0,
+      jitterBufferMs: r ? round(r.jitter.currentDelayMs) : 0,
+    };
+  }
+
+  #keysOrTimeout(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const offKeys = this.on('verified', done);
+      const offEnd = this.on('ended', done);
+      function done(): void {
+        clearTimeout(timer);
+        offKeys();
+        offEnd();
+        resolve();
+      }
+    });
+  }
+
+  #acceptShare(share: unknown): void {
+    if (this.#keys) return;
+    const result = this.#kx.accept(share);
+    if (result.kind !== 'ok') {
+      // A forged or mangled share (a relay playing games) must not end the exchange for the real one.
+      this.#pendingPeerShare = result.kind;
+      return;
+    }
+    this.#keys = result.keys;
+    this.emit('verified', { sas: result.keys.sas });
+    this.#maybeStartMedia();
+  }
+
+  #apply(event: CallEvent): void {
+    const t = nextCallState(this.#state, event);
+    if (!t) return;
+    const before = this.#state;
+    this.#state = t.state;
+    if (t.state !== before) this.emit('state', t.state);
+    if (t.state === 'connected' && before !== 'connected') {
+      this.#connectedAt = this.#now();
+      if (this.#ringTimer) clearTimeout(this.#ringTimer);
+      this.#maybeStartMedia();
+    }
+    if (t.state === 'ended')
+      this.#end(
+        t.end ?? 'error',
+        t.detail ?? (event.type === 'security' ? event.detail : undefined),
+      );
+  }
+
+  #maybeStartMedia(): void {
+    if (!this.#keys || this.#state !== 'connected' || this.#sender) return;
+    const ciphers = createMediaCiphers(this.#keys, { now: () => Date.now() });
+    this.#sender = new MediaSender({ sealer: ciphers.sealer, tier: DEFAULT_TIER });
+    this.#sender.setMuted(this.#muted);
+    this.#receiver = new MediaReceiver({ opener: ciphers.opener });
+    this.#playout = new Ticker(20, (slot) => {
+      const pcm = this.#receiver?.pull(slot);
+      if (pcm) this.emit('audio', pcm);
+    });
+    this.#last = { at: this.#now(), bytesSent: 0, packetsReceived: 0, highestSeq: null };
+    this.#statsTimer = setInterval(() => this.#everySecond(), STATS_INTERVAL_MS);
+    this.#statsTimer.unref();
+  }
+
+  #everySecond(): void {
+    const r = this.#receiver?.stats;
+    const s = this.#sender?.stats;
+    const now = this.#now();
+    const dt = Math.max(1, now - this.#last.at);
+    if (s) this.#bitrateKbps = ((s.bytesSent - this.#last.bytesSent) * 8) / dt;
+    if (r && r.highestSeq !== null) {
+      const expected =
+        this.#last.highestSeq === null
+          ? r.packetsReceived
+          : (r.highestSeq - this.#last.highestSeq) >>> 0;
+      const got = r.packetsReceived - this.#last.packetsReceived;
+      this.#intervalLossPct =
+        expected > 0 ? Math.max(0, Math.min(100, (100 * (expected - got)) / expected)) : 0;
+    }
+    this.#last = {
+      at: now,
+      bytesSent: s?.bytesSent ?? 0,
+      packetsReceived: r?.packetsReceived ?? 0,
+      highestSeq: r?.highestSeq ?? null,
+    };
+    const snapshot = this.stats();
+    this.emit('stats', snapshot);
+    if (r) {
+      const relay = this.#transports.get('relay');
+      void this.#signal({
+        kind: 'report',
+        lossPct: snapshot.lossPct,
+        jitterMs: snapshot.jitterMs ?? 0,
+        lateFrames: r.framesLate,
+        receivedFrames: r.packetsReceived,
+        relayRttMs: relay?.rttMs() ?? null,
+      });
+    }
+  }
+
+  /** Until the quality controller takes over: redundancy follows the loss the peer reports. */
+  #adaptToPeerReport(lossPct: number): void {
+    const depth: FecDepth = lossPct < 1 ? 0 : lossPct < 3 ? 1 : lossPct < 8 ? 2 : 3;
+    this.#sender?.setFecDepthFloor(depth);
+    if (lossPct >= 5 && this.#sender && this.#sender.tier.id > 2) {
+      const t = tierById(2);
+      if (t) {
+        this.#sender.setTier(t);
+        this.emit('quality', {
+          tier: t.id,
+          bitrateKbps: t.bitrateBps / 1000,
+          reason: `peer reports ${lossPct.toFixed(1)} % loss`,
+        });
+      }
+    }
+  }
+
+  async #fail(kind: 'security' | 'error', detail: string): Promise<void> {
+    await this.#signal({ kind: 'hangup', reason: kind });
+    this.#apply(kind === 'security' ? { type: 'security', detail } : { type: 'error', detail });
+  }
+
+  async #signal(signal: CallSignal): Promise<void> {
+    try {
+      await this.#ctx.signal(signal);
+    } catch {
+      // The relay link is down; the call notices through relayLost or its own timers.
+    }
+  }
+
+  #end(reason: CallEndInfo['reason'], detail?: string): void {
+    if (this.#endInfo) return;
+    if (this.#ringTimer) clearTimeout(this.#ringTimer);
+    if (this.#statsTimer) clearInterval(this.#statsTimer);
+    this.#playout?.stop();
+    for (const t of this.#transports.values()) t.close();
+    this.#transports.clear();
+    const r = this.#receiver?.stats;
+    this.#endInfo = {
+      reason,
+      ...(detail
+        ? { detail }
+        : this.#pendingPeerShare && reason === 'security'
+          ? { detail: `peer key share: ${String(this.#pendingPeerShare)}` }
+          : {}),
+      framesSent: this.#sender?.stats.packetsSent ?? 0,
+      framesReceived: r?.packetsReceived ?? 0,
+      framesConcealed: r?.framesConcealed ?? 0,
+      durationS: this.#connectedAt === null ? 0 : round((this.#now() - this.#connectedAt) / 1000),
+    };
+    this.#sender?.close();
+    this.#receiver?.close();
+    this.#kx.dispose();
+    this.emit('ended', this.#endInfo);
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}

@@ -1,0 +1,189 @@
+// The engine as hosts see it (softphone-api.ts): one QUIC endpoint, one relay link, and the calls
+// in progress. It routes relay events to the right call, answers a second invite with "busy",
+// and gives each accepted call its relayed media path when the relay grants it.
+import type { CallId, CallSignal } from '../../../src-shared/call-signals.ts';
+import type { Fingerprint } from '../../../src-shared/fingerprint.ts';
+import type { Identity } from '../identity/identity.ts';
+import { prewarmMediaCodecs } from '../media/media-pipeline.ts';
+import { RelayLink, type MediaGrantInfo } from '../signaling/relay-link.ts';
+import { QuicEndpoint, type ExpectedPeer } from '../transport/endpoint.ts';
+import type { Address } from '../transport/errors.ts';
+import { TypedEmitter } from '../typed-emitter.ts';
+import { Call, newCallId, type MediaTransport } from './call.ts';
+import { RelayMediaPath } from './relay-media-path.ts';
+import type { RelayConnectionState, Softphone, SoftphoneEvents } from './softphone-api.ts';
+
+export interface SoftphoneOptions {
+  identity: Identity;
+  relay: Address;
+  relayTrust: ExpectedPeer;
+  bindHost?: string;
+  bindPort?: number;
+  /** STUN servers to use instead of the relay's own (none is contacted unless configured). */
+  stunServers?: Address[];
+  directCalls?: boolean;
+  ringTimeoutMs?: number;
+}
+
+export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements Softphone {
+  readonly endpoint: QuicEndpoint<unknown, unknown>;
+  readonly link: RelayLink;
+  readonly #opts: SoftphoneOptions;
+  #calls = new Map<CallId, Call>();
+  #grants = new Map<CallId, MediaGrantInfo>();
+  #relayState: RelayConnectionState = 'connecting';
+  #directCalls: boolean;
+
+  private constructor(
+    opts: SoftphoneOptions,
+    endpoint: QuicEndpoint<unknown, unknown>,
+    link: RelayLink,
+  ) {
+    super();
+    this.#opts = opts;
+    this.endpoint = endpoint;
+    this.link = link;
+    this.#directCalls = opts.directCalls ?? true;
+    link.on('registered', () => this.#setRelayState('registered'));
+    link.on('disconnected', ({ reason, willRetry }) => {
+      this.#setRelayState(willRetry ? 'reconnecting' : 'failed', reason);
+      // Signals cannot reach the peer any more; calls still ringing cannot complete.
+      for (const call of this.#calls.values()) if (call.state !== 'connected') call.relayLost();
+    });
+    link.on('trust-failure', (e) => this.#setRelayState('failed', e.message));
+    link.on('presence', (p) => this.emit('presence', p));
+    link.on('signal', ({ from, callId, signal }) => this.#onSignal(from, callId, signal));
+    link.on('call-error', ({ callId, reason }) => this.#calls.get(callId)?.onCallError(reason));
+    link.on('media-grant', (grant) => this.#onGrant(grant));
+  }
+
+  /** Bind the endpoint, connect to the relay and register; resolves once registered. */
+  static async start(opts: SoftphoneOptions): Promise<SoftphoneEngine> {
+    prewarmMediaCodecs();
+    const endpoint = await QuicEndpoint.create<unknown, unknown>({
+      identity: opts.identity,
+      host: opts.bindHost ?? '0.0.0.0',
+      port: opts.bindPort ?? 0,
+      parseAcceptedSignal: () => null,
+    });
+    const link = new RelayLink({ endpoint, relay: opts.relay, trust: opts.relayTrust });
+    const phone = new SoftphoneEngine(opts, endpoint, link);
+    try {
+      await link.start();
+    } catch (e) {
+      await endpoint.close();
+      throw e;
+    }
+    return phone;
+  }
+
+  get fingerprint(): Fingerprint {
+    return this.#opts.identity.fingerprint;
+  }
+
+  get relayState(): RelayConnectionState {
+    return this.#relayState;
+  }
+
+  get directCalls(): boolean {
+    return this.#directCalls;
+  }
+
+  setDirectCalls(enabled: boolean): void {
+    this.#directCalls = enabled;
+  }
+
+  async watchPresence(fingerprints: readonly Fingerprint[]): Promise<void> {
+    await this.link.subscribe(fingerprints);
+  }
+
+  async call(
+    peer: Fingerprint,
+    opts: { direct?: boolean; displayName?: string } = {},
+  ): Promise<Call> {
+    if (peer === this.fingerprint) throw new Error('cannot call yourself');
+    const call = this.#newCall(newCallId(), peer, 'outgoing');
+    await call.start({ direct: opts.direct ?? this.#directCalls, displayName: opts.displayName });
+    return call;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#calls.values()].map((c) => c.hangup('normal')));
+    this.#setRelayState('stopped');
+    await this.link.stop();
+    await this.endpoint.close();
+  }
+
+  #newCall(id: CallId, peer: Fingerprint, direction: 'outgoing' | 'incoming'): Call {
+    const call = new Call({
+      id,
+      peer,
+      direction,
+      ctx: {
+        identity: this.#opts.identity,
+        signal: (signal) => this.link.sendSignal(peer, id, signal),
+        ringTimeoutMs: this.#opts.ringTimeoutMs ?? 45_000,
+      },
+    });
+    this.#calls.set(id, call);
+    call.on('state', (s) => {
+      if (s === 'connected') this.#attachRelayPath(call);
+    });
+    call.on('ended', () => {
+      this.#calls.delete(id);
+      this.#grants.delete(id);
+    });
+    return call;
+  }
+
+  #onSignal(from: Fingerprint, callId: CallId, signal: CallSignal): void {
+    const call = this.#calls.get(callId);
+    if (call) {
+      if (call.peer !== from) return; // the relay should never do this; we do not trust it to
+      void call.onSignal(signal);
+      return;
+    }
+    if (signal.kind !== 'invite') return;
+    const busy = [...this.#calls.values()].some((c) => c.state !== 'ended');
+    if (busy) {
+      void this.link
+        .sendSignal(from, callId, { kind: 'reject', reason: 'busy' })
+        .catch(() => undefined);
+      return;
+    }
+    const incoming = this.#newCall(callId, from, 'incoming');
+    void this.link.sendSignal(from, callId, { kind: 'ringing' }).catch(() => undefined);
+    this.emit('incoming', incoming);
+  }
+
+  #onGrant(grant: MediaGrantInfo): void {
+    const call = this.#calls.get(grant.callId);
+    if (!call) return;
+    this.#grants.set(grant.callId, grant);
+    if (call.state === 'connected') this.#attachRelayPath(call);
+  }
+
+  #attachRelayPath(call: Call): void {
+    const grant = this.#grants.get(call.id);
+    if (!grant) return;
+    this.#grants.delete(call.id);
+    const path = new RelayMediaPath({
+      endpoint: this.endpoint,
+      grant,
+      onPacket: (p) => call.receivePacket(p),
+    });
+    const transport: MediaTransport = {
+      kind: 'relay',
+      send: (p) => path.send(p),
+      rttMs: () => path.stats.relayRttMs,
+      close: () => path.close(),
+    };
+    call.attachPath(transport, 'call start');
+  }
+
+  #setRelayState(state: RelayConnectionState, detail?: string): void {
+    if (state === this.#relayState && detail === undefined) return;
+    this.#relayState = state;
+    this.emit('relay', detail === undefined ? { state } : { state, detail });
+  }
+}
