@@ -1,6 +1,7 @@
 // `npm run web`: start the web host from the command line. The Softphone comes from a module
 // that exports `createSoftphone` (a SoftphoneFactory): the engine's by default, or any other
 // with --softphone-module (e.g. test/support/fake-softphone.ts, a UI demo with no network).
+// The engine factory is loaded lazily so the demo runs even where the engine cannot.
 import { parseArgs } from 'node:util';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,7 +12,7 @@ import { startWebApp } from './web-app.ts';
 
 const ENGINE_FACTORY = resolve(
   fileURLToPath(new URL('.', import.meta.url)),
-  '../engine/call/softphone.ts',
+  '../app/engine-factory.ts',
 );
 
 function fail(msg: string): never {
@@ -43,10 +44,7 @@ const modulePath = values['softphone-module']
 if (!existsSync(modulePath)) {
   fail(
     `no Softphone factory at ${modulePath}` +
-      (values['softphone-module']
-        ? ''
-        : ' (the call engine has not landed yet; for a UI-only demo use ' +
-          '--softphone-module test/support/fake-softphone.ts)'),
+      ' (for a UI-only demo without network use --softphone-module test/support/fake-softphone.ts)',
   );
 }
 const mod: unknown = await import(pathToFileURL(modulePath).href);

@@ -1,0 +1,25 @@
+// The real SoftphoneFactory: the call engine (SoftphoneEngine) configured from the app's
+// settings. Hosts pass this to the AppService; tests pass a fake instead.
+import { parseHostPort } from '../../src-shared/relay-protocol.ts';
+import { SoftphoneEngine } from '../engine/call/softphone.ts';
+import type { Softphone } from '../engine/call/softphone-api.ts';
+import { Identity } from '../engine/identity/identity.ts';
+import type { Address } from '../engine/transport/errors.ts';
+import type { SoftphoneConfig } from './softphone-factory.ts';
+
+function address(hostPort: string, what: string): Address {
+  const hp = parseHostPort(hostPort);
+  if (!hp || hp.port < 1) throw new Error(`bad ${what} address "${hostPort}"`);
+  return { host: hp.host, port: hp.port };
+}
+
+export async function createSoftphone(config: SoftphoneConfig): Promise<Softphone> {
+  const stun = config.stunServers.map((s) => address(s, 'STUN'));
+  return SoftphoneEngine.start({
+    identity: Identity.fromSeed(config.identitySeed),
+    relay: address(config.relay.address, 'relay'),
+    relayTrust: { fingerprint: config.relay.fingerprint },
+    directCalls: config.directCalls,
+    ...(stun.length > 0 ? { stunServers: stun } : {}),
+  });
+}
