@@ -172,9 +172,8 @@ async function runCall(
         frame.set(mic.subarray(start, Math.min(mic.length, start + PCM_FRAME_SAMPLES)));
       call.sendAudio(frame);
     });
-    const seconds = flags.seconds ?? (mic ? mic.length / 48_000 + 1 : undefined);
-    if (seconds !== undefined) {
-      hangupTimer = setTimeout(() => void call.hangup('normal'), seconds * 1000);
+    if (flags.seconds !== undefined) {
+      hangupTimer = setTimeout(() => void call.hangup('normal'), flags.seconds * 1000);
     }
   };
   call.on('state', onConnected);

@@ -13,6 +13,7 @@ import { EventOutput } from './event-output.ts';
 interface RelayFlags {
   listen: { host: string; port: number };
   stun?: { host: string; port: number };
+  announceStun?: { host: string; port: number };
   identity: string;
   json?: boolean;
   maxClients?: number;
@@ -35,6 +36,11 @@ export function registerRelayCommand(program: Command): void {
       '--stun <host:port>',
       'UDP address for STUN and relayed media (default: the --listen host, port + 1)',
       hostPortArg('--stun'),
+    )
+    .option(
+      '--announce-stun <host:port>',
+      'the STUN/media address to tell clients, when they reach the --stun port through a port forward',
+      hostPortArg('--announce-stun', false),
     )
     .requiredOption('--identity <file>', "the relay's identity file (wzp identity new)")
     .option('--json', 'print events as JSON lines on stdout')
@@ -83,6 +89,7 @@ async function runRelay(flags: RelayFlags): Promise<void> {
       identity,
       listen: flags.listen,
       stun,
+      announceStun: flags.announceStun,
       logger,
       maxClients: flags.maxClients,
     });

@@ -34,6 +34,8 @@ export interface RelayServerOptions {
   listen: { host: string; port: number };
   /** STUN and relayed media (one UDP socket). */
   stun: { host: string; port: number };
+  /** The STUN/media address clients are told, when they reach the UDP port through a forward. */
+  announceStun?: { host: string; port: number };
   logger: Logger;
   maxClients?: number;
   registrationTimeoutMs?: number;
@@ -404,8 +406,14 @@ export class RelayServer {
     target.deliver({ t: 'signal', from, callId, signal });
   }
 
+  #announcedUdp(): string {
+    const a = this.#opts.announceStun;
+    if (a) return formatHostPort(a.host, a.port);
+    const bound = this.#plane.address();
+    return formatHostPort(bound.address, bound.port);
+  }
+
   #grantMedia(call: CallRecord): void {
-    const media = this.#plane.address();
     for (const party of [call.caller, call.callee]) {
       const session = this.#state.sessionOf(party);
       if (!session) continue;
@@ -416,7 +424,7 @@ export class RelayServer {
           callId: call.id,
           channelId: grant.channelId,
           key: grant.key.toString('base64url'),
-          media: formatHostPort(media.address, media.port),
+          media: this.#announcedUdp(),
         });
       } catch (e) {
         this.#log.warn(

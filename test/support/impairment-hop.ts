@@ -37,6 +37,12 @@ export interface ImpairmentHopOptions {
   up?: ImpairmentParamsInput;
   down?: ImpairmentParamsInput;
   seed?: number;
+  /**
+   * Serve many clients, each through its own upstream socket (like a NAT), so the target sees
+   * them as distinct senders: e.g. every party of a call reaching one relay through the hop.
+   * Off by default: the first sender is the only client, the rest are foreign.
+   */
+  multiClient?: boolean;
 }
 
 export interface HopDirectionStats extends ImpairmentCounters {
@@ -54,6 +60,8 @@ export interface HopStats {
   /** Datagrams from anyone other than the learned client or the target: dropped. */
   foreign: number;
   client: HostPort | null;
+  /** Distinct clients served (1 at most without multiClient). */
+  clients: number;
 }
 
 const hopSplitSchema = z.strictObject({
@@ -74,11 +82,17 @@ export interface ImpairmentHop {
   close(): Promise<void>;
 }
 
+interface Session {
+  client: HostPort;
+  back: dgram.Socket;
+}
+
 interface Queued {
   at: number;
   seq: number;
   dir: HopDirection;
   buf: Buffer;
+  session: Session;
 }
 
 // Binary min-heap on (at, seq): one timer for the earliest packet, FIFO among equal times.
@@ -169,12 +183,12 @@ export async function startImpairmentHop(opts: ImpairmentHopOptions): Promise<Im
     down: { received: 0, forwarded: 0, sendErrors: 0, maxLateMs: 0 },
   };
   let foreign = 0;
-  let client: HostPort | null = null;
   let closed = false;
   const now = (): number => performance.now();
 
   const front = dgram.createSocket({ type: socketType(opts.listen.host) });
-  const back = dgram.createSocket({ type: socketType(opts.target.host) });
+  const sessions = new Map<string, Session>();
+  const firstBack = dgram.createSocket({ type: socketType(opts.target.host) });
   const queue = new ReleaseQueue();
   let seq = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -185,8 +199,8 @@ export async function startImpairmentHop(opts: ImpairmentHopOptions): Promise<Im
       if (err) extra[q.dir].sendErrors++;
     };
     try {
-      if (q.dir === 'up') back.send(q.buf, opts.target.port, opts.target.host, onSent);
-      else if (client !== null) front.send(q.buf, client.port, client.host, onSent);
+      if (q.dir === 'up') q.session.back.send(q.buf, opts.target.port, opts.target.host, onSent);
+      else front.send(q.buf, q.session.client.port, q.session.client.host, onSent);
       extra[q.dir].forwarded++;
     } catch {
       extra[q.dir].sendErrors++;
@@ -216,39 +230,67 @@ export async function startImpairmentHop(opts: ImpairmentHopOptions): Promise<Im
     timer = setTimeout(release, Math.max(0, head.at - now()));
   };
 
-  const ingest = (dir: HopDirection, msg: Buffer): void => {
+  const ingest = (dir: HopDirection, msg: Buffer, session: Session): void => {
     extra[dir].received++;
     const t = now();
     const fate = models[dir].decide(t);
     for (const at of fate.deliverAtMs) {
-      if (at <= t) emit({ at, seq: seq++, dir, buf: msg });
-      else queue.push({ at, seq: seq++, dir, buf: msg });
+      if (at <= t) emit({ at, seq: seq++, dir, buf: msg, session });
+      else queue.push({ at, seq: seq++, dir, buf: msg, session });
     }
     arm();
   };
 
+  const listenBack = (session: Session): void => {
+    session.back.on('message', (msg, rinfo) => {
+      if (rinfo.port !== opts.target.port || !sameHost(rinfo.address, opts.target.host)) {
+        foreign++;
+        return;
+      }
+      ingest('down', msg, session);
+    });
+    // A send to a closed port surfaces as an async socket error on some platforms: not fatal.
+    session.back.on('error', () => extra.up.sendErrors++);
+  };
+
+  const sessionFor = (rinfo: { address: string; port: number }): Session | null => {
+    const key = `${rinfo.address}|${rinfo.port}`;
+    const known = sessions.get(key);
+    if (known) return known;
+    if (sessions.size > 0 && !opts.multiClient) return null;
+    const back =
+      sessions.size === 0 ? firstBack : dgram.createSocket({ type: socketType(opts.target.host) });
+    const session: Session = { client: { host: rinfo.address, port: rinfo.port }, back };
+    if (back !== firstBack) listenBack(session);
+    else firstSession = session;
+    sessions.set(key, session);
+    return session;
+  };
+  let firstSession: Session | null = null;
+  // The first upstream socket is bound before the hop reports itself listening, so a target that
+  // answers at once finds it; the handler is attached when its client appears.
+  firstBack.on('message', (msg, rinfo) => {
+    if (
+      firstSession === null ||
+      rinfo.port !== opts.target.port ||
+      !sameHost(rinfo.address, opts.target.host)
+    ) {
+      foreign++;
+      return;
+    }
+    ingest('down', msg, firstSession);
+  });
+  firstBack.on('error', () => extra.up.sendErrors++);
+
   front.on('message', (msg, rinfo) => {
-    if (client === null) client = { host: rinfo.address, port: rinfo.port };
-    else if (client.port !== rinfo.port || !sameHost(client.host, rinfo.address)) {
+    const session = sessionFor(rinfo);
+    if (session === null) {
       foreign++;
       return;
     }
-    ingest('up', msg);
+    ingest('up', msg, session);
   });
-  back.on('message', (msg, rinfo) => {
-    if (rinfo.port !== opts.target.port || !sameHost(rinfo.address, opts.target.host)) {
-      foreign++;
-      return;
-    }
-    if (client === null) {
-      foreign++;
-      return;
-    }
-    ingest('down', msg);
-  });
-  // A send to a closed port surfaces as an async socket error on some platforms: not fatal.
   front.on('error', () => extra.down.sendErrors++);
-  back.on('error', () => extra.up.sendErrors++);
 
   await new Promise<void>((resolve, reject) => {
     front.once('error', reject);
@@ -258,9 +300,9 @@ export async function startImpairmentHop(opts: ImpairmentHopOptions): Promise<Im
     });
   });
   await new Promise<void>((resolve, reject) => {
-    back.once('error', reject);
-    back.bind(0, () => {
-      back.off('error', reject);
+    firstBack.once('error', reject);
+    firstBack.bind(0, () => {
+      firstBack.off('error', reject);
       resolve();
     });
   });
@@ -277,7 +319,7 @@ export async function startImpairmentHop(opts: ImpairmentHopOptions): Promise<Im
     listen,
     target: { ...opts.target },
     get client() {
-      return client === null ? null : { ...client };
+      return firstSession === null ? null : { ...firstSession.client };
     },
     setParams(patch) {
       // An object naming up or down is per direction; anything else is one patch for both.
@@ -309,17 +351,22 @@ export async function startImpairmentHop(opts: ImpairmentHopOptions): Promise<Im
         up: dirStats('up'),
         down: dirStats('down'),
         foreign,
-        client: client === null ? null : { ...client },
+        client: firstSession === null ? null : { ...firstSession.client },
+        clients: sessions.size,
       };
     },
     async close() {
       if (closed) return;
       closed = true;
       if (timer !== undefined) clearTimeout(timer);
-      await Promise.all([
-        new Promise<void>((r) => front.close(() => r())),
-        new Promise<void>((r) => back.close(() => r())),
+      const sockets = new Set<dgram.Socket>([
+        front,
+        firstBack,
+        ...[...sessions.values()].map((x) => x.back),
       ]);
+      await Promise.all(
+        [...sockets].map((sock) => new Promise<void>((r) => sock.close(() => r()))),
+      );
     },
   };
 }
@@ -330,6 +377,7 @@ export async function startImpairmentHop(opts: ImpairmentHopOptions): Promise<Im
 const USAGE = `usage: node --import tsx test/support/impairment-hop.ts --listen H:P --target H:P
   [--loss PCT] [--burst ENTER,EXIT[,BADLOSS[,GOODLOSS]]] [--delay MS] [--jitter MS]
   [--jitter-dist uniform|normal] [--reorder PCT] [--reorder-delay MS] [--duplicate PCT] [--seed N]
+  [--multi-client]  (one upstream socket per client, so the target sees each as its own sender)
 stdin: one JSON object per line, {"lossPct":20} (both directions) or {"up":{...},"down":{...}},
   or {"cmd":"stats"}; stdout: one JSON object per line; SIGUSR1 prints stats.`;
 
@@ -371,6 +419,7 @@ export function parseHopArgs(argv: string[]): ImpairmentHopOptions {
       'reorder-delay': { type: 'string' },
       duplicate: { type: 'string' },
       seed: { type: 'string' },
+      'multi-client': { type: 'boolean' },
     },
   });
   if (values.listen === undefined || values.target === undefined)
@@ -412,6 +461,7 @@ export function parseHopArgs(argv: string[]): ImpairmentHopOptions {
     target: parseHostPort(values.target),
     params: checked.data,
     seed,
+    multiClient: values['multi-client'] === true,
   };
 }
 
