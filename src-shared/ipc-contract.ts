@@ -31,7 +31,11 @@ export const HostPortSchema = z
   .max(300)
   .refine((s) => {
     const hp = parseHostPort(s);
-    return hp !== null && hp.port >= 1 && hp.host.length > 0;
+    if (hp === null || hp.port < 1 || hp.host.length === 0 || hp.host.length > 253) return false;
+    // A DNS name or IPv4 address; IPv6 only in brackets (parseHostPort strips them).
+    return (
+      /^[A-Za-z0-9.-]+$/.test(hp.host) || (s.startsWith('[') && /^[0-9A-Fa-f:.]+$/.test(hp.host))
+    );
   }, 'expected host:port, e.g. relay.example.org:4433');
 
 export const ContactIdSchema = z.string().regex(/^[A-Za-z0-9_-]{8,32}$/);

@@ -5,7 +5,7 @@
 
 export class LinearResampler {
   readonly #step: number;
-  /** Position of the next output sample, in input samples, relative to the current block. */
+  /** Where the next output sample falls, in input samples from the start of the next block. */
   #pos = 0;
   #last = 0;
   #primed = false;
@@ -22,22 +22,20 @@ export class LinearResampler {
     if (input.length === 0) return new Float32Array(0);
     if (this.inRate === this.outRate) return Float32Array.from(input);
     if (!this.#primed) {
-      // Start exactly on the first input sample.
+      // The first output sample is the first input sample.
       this.#last = input[0] as number;
-      this.#pos = 1;
+      this.#pos = 0;
       this.#primed = true;
     }
-    // Sample i of the virtual stream: i = -1 is the previous block's last sample.
+    // Index -1 is the previous block's last sample, so interpolation spans block edges.
     const at = (i: number): number => (i < 0 ? this.#last : (input[i] as number));
     const out: number[] = [];
     const n = input.length;
     while (this.#pos <= n - 1) {
-      const p = this.#pos - 1;
-      const i0 = Math.floor(p);
-      const frac = p - i0;
+      const i0 = Math.floor(this.#pos);
+      const frac = this.#pos - i0;
       const a = at(i0);
-      const b = at(i0 + 1);
-      out.push(a + (b - a) * frac);
+      out.push(frac === 0 ? a : a + (at(i0 + 1) - a) * frac);
       this.#pos += this.#step;
     }
     this.#pos -= n;
