@@ -147,9 +147,11 @@ async function runCall(
   const onConnected = () => {
     if (connectedPrinted || call.state !== 'connected' || call.path === null) return;
     connectedPrinted = true;
+    // The microphone WAV starts playing and the recording starts at `mediaStartMs` (wall clock),
+    // so two processes on one machine can line their WAV files up (mouth-to-ear latency).
     out.event(
       'connected',
-      { path: call.path, callId: call.id, peer: call.peer },
+      { path: call.path, callId: call.id, peer: call.peer, mediaStartMs: Date.now() },
       () => `connected (${call.path})`,
     );
     if (flags.record) {

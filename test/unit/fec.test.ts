@@ -83,7 +83,7 @@ describe('FecEncoder', () => {
     assert.equal(enc.encode(frame(2), 0).body.redundant.length, 0);
     assert.deepEqual(
       enc.encode(frame(3), 2).body.redundant.map((b) => b.seqOffset),
-      [1, 2],
+      [1, 3],
     );
     // seq 4 skipped by the caller: offset 1 (seq 4) is missing, offsets 2 and 4 exist.
     assert.deepEqual(

@@ -32,7 +32,7 @@ import type {
 
 export type FecOffsets = Readonly<Record<1 | 2 | 3, readonly number[]>>;
 
-export const DEFAULT_FEC_OFFSETS: FecOffsets = { 1: [1], 2: [1, 2], 3: [1, 2, 4] };
+export const DEFAULT_FEC_OFFSETS: FecOffsets = { 1: [1], 2: [1, 3], 3: [1, 2, 4] };
 /** Room left for the encryption layer's additions (epoch marker and tag). */
 export const DEFAULT_RESERVED_BYTES = FRAME_OVERHEAD;
 

@@ -235,7 +235,7 @@ export class MediaReceiver {
     if (header.fecDepth !== this.#peerFecDepth) {
       // A copy at offset d helps only if the buffer can wait d frames for it.
       this.#peerFecDepth = header.fecDepth;
-      const offsets = [0, 1, 2, 4][header.fecDepth] ?? 0;
+      const offsets = [0, 1, 3, 4][header.fecDepth] ?? 0;
       this.#jitter.setMinimumDelay((offsets + 1) * header.durationMs);
     }
     let outcome: ReceiveOutcome = 'duplicate';
