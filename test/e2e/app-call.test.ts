@@ -1,0 +1,375 @@
+// End-to-end call between two people, each with the real renderer in their own Chromium, their
+// own web host on the REAL call engine (engine-factory.ts) and their own data directory, through
+// a real `wzp relay` process on loopback. Each microphone is a WAV file through Chromium's fake
+// capture device (Alice a 440 Hz tone, Bob an 880 Hz tone). The walk: first run on both → Alice
+// adds Bob by pasting his fingerprint, then verifies him by reading the PNG of the QR code his
+// app shows → Alice calls, Bob answers → both show the path and a running timer → each engine
+// receives the other's tone → Alice mutes and Bob's engine stops receiving her tone (DTX leaves
+// only silence), unmutes and it comes back → Alice hangs up and both calls end.
+// Direct calls are switched off in both apps' settings: the engine binds 0.0.0.0 and a direct
+// attempt could offer host candidates on non-loopback interfaces, and tests send only to
+// loopback. So the media path asserted here is the relay's.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startWebApp, type WebApp } from '../../src-main/web-host/web-app.ts';
+import { createSoftphone } from '../../src-main/app/engine-factory.ts';
+import type { SoftphoneFactory } from '../../src-main/app/softphone-factory.ts';
+import type { CallHandle } from '../../src-main/engine/call/softphone-api.ts';
+import { writeWav } from '../../src-main/engine/media/wav.ts';
+import { formatFingerprint } from '../../src-shared/fingerprint.ts';
+import { goertzelDb, rmsDbfs } from '../support/audio-analysis.ts';
+import { sineTone } from '../support/fixtures.ts';
+import { startRelay, type RunningRelay } from '../support/relay-harness.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const RESULTS = join(process.cwd(), 'test-results');
+const RATE = 48_000;
+
+/** What one side's engine hands to its host for playout, 20 ms at a time. */
+interface HeardFrame {
+  at: number;
+  dbfs: number;
+  /** Level of the far end's tone in this frame (Goertzel, dBFS-ish). */
+  toneDb: number;
+}
+
+interface Side {
+  name: string;
+  web: WebApp;
+  browser: Browser;
+  page: Page;
+  heard: HeardFrame[];
+}
+
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Frames that carry the far end's tone: clearly above Opus comfort noise and concealment. */
+function toneFrames(frames: readonly HeardFrame[], from: number, to = Infinity): number {
+  return frames.filter((f) => f.at >= from && f.at < to && f.toneDb > -55).length;
+}
+
+function summary(frames: readonly HeardFrame[], from: number, to: number): string {
+  const w = frames.filter((f) => f.at >= from && f.at < to);
+  const max = (xs: number[]) => (xs.length ? Math.max(...xs).toFixed(1) : 'n/a');
+  return (
+    `${w.length} frames, ${toneFrames(w, from, to)} with the tone, ` +
+    `max level ${max(w.map((f) => f.dbfs))} dBFS, max tone ${max(w.map((f) => f.toneDb))} dB`
+  );
+}
+
+describe('a call between two apps (web hosts, Chromium, real engine, real relay)', () => {
+  let work: string;
+  let relay: RunningRelay;
+  const sides: Side[] = [];
+
+  async function startSide(name: string, wav: string, toneHz: number): Promise<Side> {
+    const heard: HeardFrame[] = [];
+    // Hook the ENGINE: every call handle Bob's/Alice's softphone makes or receives reports the
+    // audio it decodes for playout, before the renderer gets it.
+    const watch = (h: CallHandle): void => {
+      h.on('audio', (pcm) =>
+        heard.push({
+          at: Date.now(),
+          dbfs: rmsDbfs(pcm),
+          toneDb: goertzelDb(pcm, RATE, toneHz),
+        }),
+      );
+    };
+    const factory: SoftphoneFactory = async (config) => {
+      const phone = await createSoftphone(config);
+      phone.on('incoming', watch);
+      const call = phone.call.bind(phone);
+      phone.call = async (peer, opts) => {
+        const h = await call(peer, opts);
+        watch(h);
+        return h;
+      };
+      return phone;
+    };
+    const web = await startWebApp({
+      dataDir: join(work, name, 'data'),
+      rendererDir: join(work, 'renderer'),
+      softphoneFactory: factory,
+    });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      // Playwright mutes audio by default; the call plays what it receives.
+      ignoreDefaultArgs: ['--mute-audio'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        // Everything but loopback resolves nowhere (IP literals go through the rules too).
+        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
+        '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream',
+        `--use-file-for-fake-audio-capture=${wav}`,
+        '--autoplay-policy=no-user-gesture-required',
+      ],
+    });
+    const page = await browser.newPage({ viewport: { width: 900, height: 800 } });
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (e) => console.error(`${name} page error:`, e.message));
+    const side = { name, web, browser, page, heard };
+    sides.push(side);
+    return side;
+  }
+
+  async function shot(side: Side, step: string): Promise<void> {
+    await side.page.screenshot({ path: join(RESULTS, `app-call-${step}-${side.name}.png`) });
+  }
+
+  /** First run: create the identity, choose the relay and pin its fingerprint, go relay-only. */
+  async function firstRun(side: Side): Promise<string> {
+    const { page } = side;
+    await page.goto(side.web.host.url);
+    await page.getByRole('button', { name: 'Create my identity' }).click();
+    const myFp = page.getByLabel('my fingerprint');
+    await myFp.waitFor();
+    const text = (await myFp.textContent()) ?? '';
+    assert.match(text, /^wzp1 /);
+    await page.getByLabel('Relay address').fill(`${relay.quic.host}:${relay.quic.port}`);
+    await page.getByLabel('Relay fingerprint').fill(formatFingerprint(relay.fingerprint));
+    await shot(side, '1-first-run');
+    await page.getByRole('button', { name: 'Connect to relay' }).click();
+    await page.getByText('Relay: registered').waitFor();
+
+    await page.getByRole('button', { name: 'Settings' }).click();
+    const direct = page.getByRole('checkbox', { name: 'Try direct (peer-to-peer) calls' });
+    // A controlled checkbox: it flips once the app's new settings come back, not on the click.
+    await direct.click();
+    await until(
+      `${side.name}'s direct calls off`,
+      () => side.web.app.snapshot().settings.directCalls === false,
+    );
+    await page.waitForFunction(
+      () =>
+        !(
+          document.evaluate(
+            '//label[contains(., "Try direct")]/input',
+            document,
+            null,
+            XPathResult.FIRST_ORDERED_NODE_TYPE,
+          ).singleNodeValue as HTMLInputElement | null
+        )?.checked,
+    );
+    await page.getByRole('button', { name: 'Contacts' }).click();
+    return text;
+  }
+
+  before(async () => {
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is required for the e2e suite`);
+    mkdirSync(RESULTS, { recursive: true });
+    work = mkdtempSync(join(tmpdir(), 'wzp-e2e-call-'));
+    const build = spawnSync(
+      process.execPath,
+      [
+        'node_modules/vite/bin/vite.js',
+        'build',
+        '--outDir',
+        join(work, 'renderer'),
+        '--emptyOutDir',
+        '--logLevel',
+        'error',
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(build.status, 0, `renderer build failed: ${build.stderr}`);
+    relay = await startRelay();
+    // The fake capture device loops the file; whole periods of both tones fit in 4 s exactly.
+    const aliceWav = join(work, 'alice-440.wav');
+    const bobWav = join(work, 'bob-880.wav');
+    writeWav(aliceWav, sineTone({ freq: 440, durationMs: 4000, amplitude: 0.3 }), RATE);
+    writeWav(bobWav, sineTone({ freq: 880, durationMs: 4000, amplitude: 0.3 }), RATE);
+    // Alice listens for Bob's 880 Hz, Bob for Alice's 440 Hz.
+    await startSide('alice', aliceWav, 880);
+    await startSide('bob', bobWav, 440);
+  });
+
+  after(async () => {
+    for (const s of sides) {
+      await s.browser.close().catch(() => {});
+      await s.web.close().catch(() => {});
+    }
+    await relay?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  test('first run, add by text and QR, call, answer, hear, mute, hang up', async (t) => {
+    const [alice, bob] = sides;
+    assert.ok(alice && bob);
+    const a = alice.page;
+    const b = bob.page;
+
+    const [aliceText, bobText] = await Promise.all([firstRun(alice), firstRun(bob)]);
+    const bobFp = bob.web.app.snapshot().identity?.fingerprint;
+    assert.ok(bobFp);
+    assert.equal(formatFingerprint(bobFp), bobText);
+
+    // Alice adds Bob by pasting his fingerprint: a contact, not yet verified.
+    await a.getByRole('button', { name: 'Add contact' }).click();
+    let dialog = a.getByRole('dialog');
+    await dialog.getByLabel('Name').fill('Bob');
+    await dialog.getByLabel('Their fingerprint').fill(bobText);
+    await dialog.getByText('Fingerprint looks right.').waitFor();
+    await shot(alice, '2-add-by-text');
+    await dialog.getByRole('button', { name: 'Save contact' }).click();
+    const bobRow = a.getByRole('listitem', { name: 'Contact Bob' });
+    await bobRow.waitFor();
+    assert.equal(await bobRow.getByText('✓ Verified').count(), 0);
+
+    // Bob shows his QR code; its PNG (as shown on screen) goes into Alice's "QR image" input.
+    await b.getByRole('button', { name: 'Show my QR code' }).click();
+    const qr = b.getByRole('img', { name: 'QR code of my fingerprint' });
+    await qr.waitFor();
+    await qr.evaluate((el) => (el as HTMLImageElement).decode());
+    await shot(bob, '3-my-qr');
+    const qrPng = join(work, 'bob-qr.png');
+    writeFileSync(qrPng, await qr.screenshot());
+    await b.getByRole('button', { name: 'Close' }).click();
+
+    await a.getByRole('button', { name: 'Add contact' }).click();
+    dialog = a.getByRole('dialog');
+    await dialog.getByLabel('Name').fill('Bob');
+    await dialog.getByLabel('QR code image').setInputFiles(qrPng);
+    await dialog
+      .getByText('Read from their QR code: this contact will be marked verified.')
+      .waitFor();
+    assert.equal(
+      (await dialog.getByLabel('Their fingerprint').inputValue()).replace(/\s+/g, ''),
+      bobFp,
+      'the QR image decodes to Bob’s fingerprint',
+    );
+    await shot(alice, '4-add-by-qr');
+    await dialog.getByRole('button', { name: 'Save contact' }).click();
+    await bobRow.getByText('✓ Verified').waitFor();
+    const aContacts = alice.web.app.snapshot().contacts;
+    assert.equal(aContacts.length, 1, 'the QR confirmed the pasted contact, not a second one');
+    assert.equal(aContacts[0]?.fingerprint, bobFp);
+    assert.equal(aContacts[0]?.verified, true);
+
+    // Bob adds Alice by text so his incoming screen can name her.
+    await b.getByRole('button', { name: 'Add contact' }).click();
+    dialog = b.getByRole('dialog');
+    await dialog.getByLabel('Name').fill('Alice');
+    await dialog.getByLabel('Their fingerprint').fill(aliceText);
+    await dialog.getByRole('button', { name: 'Save contact' }).click();
+    await b.getByRole('listitem', { name: 'Contact Alice' }).getByText('Online').waitFor();
+    await bobRow.getByText('Online').waitFor();
+    await shot(alice, '5-contacts');
+
+    // Alice calls; Bob's page rings; Bob answers.
+    await bobRow.getByRole('button', { name: 'Call' }).click();
+    await b.getByRole('main', { name: 'Incoming call' }).getByText('Alice').waitFor();
+    await b.getByRole('button', { name: 'Decline' }).waitFor();
+    await shot(bob, '6-incoming');
+    await shot(alice, '6-outgoing');
+    await b.getByRole('button', { name: 'Answer' }).click();
+
+    for (const s of [alice, bob]) {
+      await s.page.getByRole('main', { name: 'In call' }).waitFor();
+      await s.page.getByText(/^(Direct|Relay) \(/).waitFor();
+      assert.equal(
+        await s.page.getByLabel('media path').textContent(),
+        'Relay (through the relay server)',
+        `${s.name} shows the relay path (direct calls are off)`,
+      );
+    }
+    const timer = (p: Page) => p.getByLabel('call duration').textContent();
+    const t0 = await Promise.all([timer(a), timer(b)]);
+
+    // Each engine receives the other's tone (the fake microphones through the renderer).
+    const callStart = Date.now();
+    await until(
+      'Alice’s 440 Hz at Bob’s engine',
+      () => toneFrames(bob.heard, callStart) >= 25,
+      15_000,
+    );
+    await until('Bob’s 880 Hz at Alice’s engine', () => toneFrames(alice.heard, callStart) >= 25);
+    for (const [i, s] of [alice, bob].entries()) {
+      await s.page.waitForFunction(
+        (before) => {
+          const t = document.querySelector('[aria-label="call duration"]')?.textContent ?? '';
+          return /^\d+:\d\d$/.test(t) && t !== before;
+        },
+        t0[i],
+        { timeout: 5000 },
+      );
+      const now = (await timer(s.page)) ?? '';
+      const secs = (t: string) => Number(t.split(':')[0]) * 60 + Number(t.split(':')[1]);
+      assert.ok(secs(now) > secs(t0[i] ?? ''), `${s.name}'s timer runs (${t0[i]} → ${now})`);
+    }
+    // Both screens show the same words to read aloud (from the signed key exchange).
+    const sas = (p: Page) => p.locator('.sas strong').textContent();
+    await a.locator('.sas strong').waitFor();
+    await b.locator('.sas strong').waitFor();
+    const [sasA, sasB] = await Promise.all([sas(a), sas(b)]);
+    assert.ok(sasA, 'Alice sees words to compare');
+    assert.equal(sasA, sasB, 'both sides show the same words to compare');
+    await shot(alice, '7-in-call');
+    await shot(bob, '7-in-call');
+
+    // Alice mutes: after the jitter buffer drains, Bob's engine hears no tone at all.
+    const beforeMute = Date.now();
+    const unmutedWindow = summary(bob.heard, beforeMute - 1000, beforeMute);
+    await a.getByRole('button', { name: 'Mute' }).click();
+    await a.getByRole('button', { name: 'Unmute' }).waitFor();
+    await until('Alice muted in her engine', () => alice.web.app.snapshot().call?.muted === true);
+    const settle = Date.now() + 800;
+    await until('settling', () => Date.now() >= settle);
+    const quietFrom = Date.now();
+    await until('1.5 s of muted call at Bob', () => Date.now() >= quietFrom + 1500);
+    const mutedWindow = summary(bob.heard, quietFrom, Date.now());
+    const framesWhileMuted = bob.heard.filter((f) => f.at >= quietFrom).length;
+    assert.ok(framesWhileMuted >= 50, `Bob's engine kept playing out (${mutedWindow})`);
+    assert.equal(
+      toneFrames(bob.heard, quietFrom),
+      0,
+      `no tone reached Bob while Alice was muted: before ${unmutedWindow}; muted ${mutedWindow}`,
+    );
+    assert.ok(
+      toneFrames(alice.heard, quietFrom) >= 25,
+      'Bob is still heard by Alice while she is muted',
+    );
+    t.diagnostic(`Bob's engine, last second unmuted: ${unmutedWindow}`);
+    t.diagnostic(`Bob's engine, Alice muted: ${mutedWindow}`);
+    await shot(alice, '8-muted');
+
+    // Unmute: the tone comes back (so the silence above was the mute, not a dead stream).
+    await a.getByRole('button', { name: 'Unmute' }).click();
+    await a.getByRole('button', { name: 'Mute' }).waitFor();
+    const unmutedAt = Date.now();
+    await until('Alice heard again at Bob', () => toneFrames(bob.heard, unmutedAt) >= 10);
+
+    // Alice hangs up; both calls end and both pages go back to the contacts.
+    await a.getByRole('button', { name: 'Hang up' }).click();
+    await bobRow.waitFor();
+    await b.getByRole('listitem', { name: 'Contact Alice' }).waitFor();
+    await until(
+      'the call ended on both sides',
+      () => alice.web.app.snapshot().call === null && bob.web.app.snapshot().call === null,
+    );
+    for (const s of [alice, bob]) {
+      const h = s.web.app.snapshot().history[0];
+      assert.equal(h?.outcome, 'answered', `${s.name}'s history`);
+      assert.equal(h?.path, 'relay');
+      assert.equal(s.web.app.invalidCounts().audioFrames, 0, `${s.name}: no malformed frames`);
+    }
+    await shot(alice, '9-ended');
+    await shot(bob, '9-ended');
+  });
+});
