@@ -82,6 +82,15 @@ export const CallSignalSchema = z.discriminatedUnion('kind', [
     candidate: CandidateSchema.nullable(),
   }),
   z.strictObject({
+    kind: z.literal('direct'),
+    /**
+     * ready: my NAT is open towards your candidates (the dialer may dial now);
+     * abandon: I give up on the direct path for this call (reason says why).
+     */
+    phase: z.enum(['ready', 'abandon']),
+    reason: z.string().max(200),
+  }),
+  z.strictObject({
     kind: z.literal('path-switch'),
     phase: z.enum(['propose', 'ack']),
     path: PathSchema,

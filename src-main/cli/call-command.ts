@@ -185,6 +185,11 @@ async function runCall(
     onConnected();
   });
   call.on('audio', (pcm) => recorder?.write(pcm));
+  call.on('direct', (d) =>
+    out.event('direct', { ...d }, () =>
+      d.ok ? `direct path up: ${d.reason}` : `staying on the relay: ${d.reason}`,
+    ),
+  );
   call.on('verified', ({ sas }) =>
     out.event('verified', { sas }, () => `security code ${sas} (compare it with your peer)`),
   );

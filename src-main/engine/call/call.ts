@@ -14,10 +14,12 @@ import type { Identity } from '../identity/identity.ts';
 import { createMediaCiphers } from '../media/frame-cipher.ts';
 import { KeyExchange, type SessionKeys } from '../media/key-exchange.ts';
 import { MediaReceiver, MediaSender, SLICE_SAMPLES } from '../media/media-pipeline.ts';
-import type { FecDepth } from '../media/media-packet.ts';
+import { QualityController, type QualityAction } from '../media/quality-controller.ts';
 import { DEFAULT_TIER, tierById } from '../media/quality-tiers.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
+import type { DirectAttempt, DirectConnection, DirectResult } from '../nat/direct-connector.ts';
 import { nextCallState, type CallEvent } from './call-state.ts';
+import { PathSwitcher, type PathSwitchOutput } from './path-switch.ts';
 import { Ticker } from './ticker.ts';
 import type {
   CallDirection,
@@ -43,6 +45,10 @@ export interface MediaTransport {
 
 export interface CallContext {
   identity: Identity;
+  /** The deterministic tie-break both sides compute the same way: the lower fingerprint wins. */
+  localIsTieWinner: boolean;
+  /** Whether this side wants a direct path (the user's setting, read when it matters). */
+  directCalls(): boolean;
   /** Send a signal to the peer of this call (through the relay). */
   signal(signal: CallSignal): Promise<void>;
   ringTimeoutMs: number;
@@ -57,6 +63,8 @@ interface PeerReport {
 
 const STATS_INTERVAL_MS = 1000;
 const KEY_SHARE_WAIT_MS = 3000;
+/** No packet at all on the direct path for this long (pings run every 200 ms): fall back. */
+const DIRECT_SILENCE_MS = 1000;
 
 export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   readonly id: CallId;
@@ -84,6 +92,15 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   #interarrivalJitterMs = 0;
   #lastTransit: number | null = null;
   #endInfo: CallEndInfo | null = null;
+  readonly #switcher: PathSwitcher;
+  #direct: DirectAttempt | null = null;
+  #directConn: DirectConnection | null = null;
+  #earlyDirectSignals: CallSignal[] = [];
+  #controlTimer: NodeJS.Timeout | null = null;
+  /** Both sides asked for a direct path (invite and accept). */
+  #peerWantsDirect = false;
+  readonly #quality = new QualityController();
+  #pendingTier: { tier: number; atSeq: number; reason: string } | null = null;
 
   constructor(opts: { id: CallId; peer: Fingerprint; direction: CallDirection; ctx: CallContext }) {
     super();
@@ -105,6 +122,7 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
       this.#apply({ type: 'no-answer' });
     }, opts.ctx.ringTimeoutMs);
     this.#ringTimer.unref();
+    this.#switcher = new PathSwitcher({ localIsTieWinner: opts.ctx.localIsTieWinner });
   }
 
   get state(): CallState {
@@ -133,6 +151,15 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
     await this.#signal({ kind: 'key-share', share: this.#kx.localShareWire() });
   }
 
+  /** Set from the invite (callee) or the accept (caller): the peer is willing to go direct. */
+  setPeerWantsDirect(wants: boolean): void {
+    this.#peerWantsDirect = wants;
+  }
+
+  get peerWantsDirect(): boolean {
+    return this.#peerWantsDirect;
+  }
+
   async answer(): Promise<void> {
     if (this.direction !== 'incoming' || this.#state !== 'ringing') return;
     // The caller's key share follows its invite; a quick answer may beat it by a moment.
@@ -143,7 +170,7 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
       return;
     }
     await this.#signal({ kind: 'key-share', share: this.#kx.localShareWire() });
-    await this.#signal({ kind: 'accept', direct: false });
+    await this.#signal({ kind: 'accept', direct: this.#ctx.directCalls() });
     this.#apply({ type: 'local-answer' });
   }
 
@@ -172,8 +199,12 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
       throw new RangeError(`audio frames are ${SLICE_SAMPLES} samples`);
     const sender = this.#sender;
     if (!sender || this.#state !== 'connected') return;
-    const transport = this.#path ? this.#transports.get(this.#path) : undefined;
-    for (const packet of sender.push(frame)) transport?.send(packet);
+    this.#maybeSwitchTier();
+    const seq = sender.nextSeq;
+    for (const packet of sender.push(frame)) {
+      const path = this.#switcher.sendPathFor(seq);
+      (this.#transports.get(path) ?? this.#transports.get('relay'))?.send(packet);
+    }
   }
 
   /** A media path became available (relay grant, or an authenticated direct connection). */
@@ -216,6 +247,7 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
         return;
       case 'accept':
         if (this.direction !== 'outgoing') return;
+        this.#peerWantsDirect = signal.direct;
         if (!this.#keys) {
           await this.#fail('security', 'the callee accepted without a valid key share');
           return;
@@ -228,16 +260,36 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
       case 'hangup':
         this.#apply({ type: 'remote-hangup', reason: signal.reason });
         return;
+      case 'ice-candidate':
+      case 'direct':
+        if (this.#direct) this.#direct.onSignal(signal);
+        else if (this.#earlyDirectSignals.length < 64) this.#earlyDirectSignals.push(signal);
+        return;
+      case 'path-switch':
+        this.#handleSwitch(
+          this.#switcher.onSignal(signal, this.#sender?.nextSeq ?? 0, this.#now()),
+        );
+        return;
       case 'report':
         this.#peerReport = {
           lossPct: signal.lossPct,
           jitterMs: signal.jitterMs,
           relayRttMs: signal.relayRttMs,
         };
-        this.#adaptToPeerReport(signal.lossPct);
+        // How our media arrives at the peer is what our encoder must adapt to.
+        this.#applyQuality(
+          this.#quality.onReport(
+            { lossPct: signal.lossPct, jitterMs: signal.jitterMs, rttMs: this.stats().rttMs ?? 0 },
+            this.#now(),
+            this.#sender?.nextSeq ?? 0,
+          ),
+        );
+        return;
+      case 'quality':
+        this.#applyQuality(this.#quality.onSignal(signal, this.#now(), this.#sender?.nextSeq ?? 0));
         return;
       default:
-        // invite (duplicate), ice-candidate, path-switch, quality: handled by later stages.
+        // A duplicate invite: nothing to do.
         return;
     }
   }
@@ -275,6 +327,109 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
       framesRecovered: r?.framesRecovered ?? 0,
       jitterBufferMs: r ? round(r.jitter.currentDelayMs) : 0,
     };
+  }
+
+  /** Run a direct-path attempt for this call (the softphone builds it once the call is up). */
+  startDirect(attempt: DirectAttempt): void {
+    if (this.#direct || this.#state === 'ended') return;
+    this.#direct = attempt;
+    attempt.on('done', (r) => this.#onDirectDone(r));
+    attempt.start();
+    for (const s of this.#earlyDirectSignals.splice(0)) attempt.onSignal(s);
+  }
+
+  get directAttempt(): DirectAttempt | null {
+    return this.#direct;
+  }
+
+  #onDirectDone(r: DirectResult): void {
+    if (!r.ok) {
+      this.emit('direct', {
+        ok: false,
+        reason: r.reason,
+        interception: r.interception,
+        elapsedMs: round(r.elapsedMs),
+      });
+      return;
+    }
+    if (this.#state === 'ended') {
+      void r.connection.close('call over');
+      return;
+    }
+    const conn = r.connection;
+    this.#directConn = conn;
+    conn.on('media', (p) => this.receivePacket(p));
+    conn.on('closed', (info) => {
+      // A peer that hangs up closes the direct connection just before its hang-up signal
+      // arrives over the relay: give that a moment before calling it a lost path.
+      setTimeout(() => {
+        if (this.#directConn === conn && this.#state !== 'ended')
+          this.#directLost(`direct connection closed: ${info.reason}`);
+      }, 300).unref();
+    });
+    this.attachPath(
+      {
+        kind: 'direct',
+        send: (p) => void conn.sendMedia(p),
+        rttMs: () => conn.stats().rttMs,
+        close: () => void conn.close('call over'),
+      },
+      'direct path up',
+    );
+    this.emit('direct', {
+      ok: true,
+      reason: `authenticated ${r.candidateType} ${r.remote.host}:${r.remote.port}`,
+      interception: false,
+      elapsedMs: round(r.elapsedMs),
+      sinceFirstCandidateMs: round(r.sinceFirstCandidateMs),
+    });
+    this.#switcher.directReady();
+    if (this.ctxTieWinner) {
+      this.#handleSwitch(
+        this.#switcher.propose(
+          'direct',
+          'direct path authenticated',
+          this.#sender?.nextSeq ?? 0,
+          this.#now(),
+        ),
+      );
+    }
+    this.#startControlTimer();
+  }
+
+  private get ctxTieWinner(): boolean {
+    return this.#ctx.localIsTieWinner;
+  }
+
+  #startControlTimer(): void {
+    if (this.#controlTimer) return;
+    this.#controlTimer = setInterval(() => {
+      const seq = this.#sender?.nextSeq ?? 0;
+      const conn = this.#directConn;
+      if (conn && conn.silenceMs() > DIRECT_SILENCE_MS)
+        this.#directLost(`direct path silent for ${Math.round(conn.silenceMs())} ms`);
+      this.#handleSwitch(this.#switcher.tick(seq, this.#now()));
+    }, 100);
+    this.#controlTimer.unref();
+  }
+
+  #directLost(reason: string): void {
+    const conn = this.#directConn;
+    this.#directConn = null;
+    this.#transports.get('direct')?.close();
+    this.#transports.delete('direct');
+    if (conn && !conn.isClosed) void conn.close(reason);
+    this.#handleSwitch(this.#switcher.fallback(reason, this.#sender?.nextSeq ?? 0, this.#now()));
+  }
+
+  #handleSwitch(outputs: PathSwitchOutput[]): void {
+    for (const o of outputs) {
+      if (o.type === 'send') void this.#signal(o.signal);
+      else if (o.type === 'switch') {
+        this.#path = o.path;
+        this.emit('path', { path: o.path, reason: `${o.reason} (from frame ${o.atSeq})` });
+      }
+    }
   }
 
   #keysOrTimeout(ms: number): Promise<void> {
@@ -373,21 +528,31 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
     }
   }
 
-  /** Until the quality controller takes over: redundancy follows the loss the peer reports. */
-  #adaptToPeerReport(lossPct: number): void {
-    const depth: FecDepth = lossPct < 1 ? 0 : lossPct < 3 ? 1 : lossPct < 8 ? 2 : 3;
-    this.#sender?.setFecDepthFloor(depth);
-    if (lossPct >= 5 && this.#sender && this.#sender.tier.id > 2) {
-      const t = tierById(2);
-      if (t) {
-        this.#sender.setTier(t);
-        this.emit('quality', {
-          tier: t.id,
-          bitrateKbps: t.bitrateBps / 1000,
-          reason: `peer reports ${lossPct.toFixed(1)} % loss`,
-        });
+  #applyQuality(actions: QualityAction[]): void {
+    for (const a of actions) {
+      if (a.type === 'send') {
+        void this.#signal(a.signal);
+        continue;
       }
+      this.#pendingTier = { tier: a.tier, atSeq: a.atSeq, reason: a.reason };
+      this.#maybeSwitchTier();
     }
+  }
+
+  /** Tier changes take effect at an agreed frame, so both ends change their encoders in step. */
+  #maybeSwitchTier(): void {
+    const pending = this.#pendingTier;
+    const sender = this.#sender;
+    if (!pending || !sender || ((sender.nextSeq - pending.atSeq) | 0) < 0) return;
+    this.#pendingTier = null;
+    const tier = tierById(pending.tier);
+    if (!tier || tier.id === sender.tier.id) return;
+    sender.setTier(tier);
+    this.emit('quality', {
+      tier: tier.id,
+      bitrateKbps: tier.bitrateBps / 1000,
+      reason: pending.reason,
+    });
   }
 
   async #fail(kind: 'security' | 'error', detail: string): Promise<void> {
@@ -405,8 +570,11 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
 
   #end(reason: CallEndInfo['reason'], detail?: string): void {
     if (this.#endInfo) return;
+    this.#directConn = null;
     if (this.#ringTimer) clearTimeout(this.#ringTimer);
     if (this.#statsTimer) clearInterval(this.#statsTimer);
+    if (this.#controlTimer) clearInterval(this.#controlTimer);
+    this.#direct?.abort('call ended');
     this.#playout?.stop();
     for (const t of this.#transports.values()) t.close();
     this.#transports.clear();

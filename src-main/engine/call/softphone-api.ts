@@ -55,6 +55,16 @@ export type CallEvents = {
   stats: [CallStatsSnapshot];
   /** 20 ms of decoded audio to play, paced in real time by the engine. */
   audio: [Int16Array];
+  /** The outcome of a direct-path attempt (the call stays on the relay when it fails). */
+  direct: [
+    {
+      ok: boolean;
+      reason: string;
+      interception: boolean;
+      elapsedMs: number;
+      sinceFirstCandidateMs?: number;
+    },
+  ];
   /** The short authentication string both sides can compare aloud. */
   verified: [{ sas: string }];
   ended: [CallEndInfo];

@@ -11,6 +11,8 @@ import type { Address } from '../transport/errors.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import { Call, newCallId, type MediaTransport } from './call.ts';
 import { RelayMediaPath } from './relay-media-path.ts';
+import { DirectAttempt } from '../nat/direct-connector.ts';
+import { isLoopbackOrLinkLocal } from '../nat/candidates.ts';
 import type { RelayConnectionState, Softphone, SoftphoneEvents } from './softphone-api.ts';
 
 export interface SoftphoneOptions {
@@ -55,6 +57,17 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
     link.on('signal', ({ from, callId, signal }) => this.#onSignal(from, callId, signal));
     link.on('call-error', ({ callId, reason }) => this.#calls.get(callId)?.onCallError(reason));
     link.on('media-grant', (grant) => this.#onGrant(grant));
+    // Only the peer of a call with a direct attempt under way may connect to us directly.
+    endpoint.setAcceptPeer((fp) =>
+      [...this.#calls.values()].some((c) => c.peer === fp && c.directAttempt?.result === null),
+    );
+    endpoint.on('connection', (conn) => {
+      const call = [...this.#calls.values()].find(
+        (c) => c.peer === conn.peer.fingerprint && c.directAttempt?.result === null,
+      );
+      if (!call?.directAttempt?.acceptConnection(conn))
+        void conn.close('no direct attempt for this peer');
+    });
   }
 
   /** Bind the endpoint, connect to the relay and register; resolves once registered. */
@@ -65,6 +78,7 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
       host: opts.bindHost ?? '0.0.0.0',
       port: opts.bindPort ?? 0,
       parseAcceptedSignal: () => null,
+      pingIntervalMs: 200,
     });
     const link = new RelayLink({ endpoint, relay: opts.relay, trust: opts.relayTrust });
     const phone = new SoftphoneEngine(opts, endpoint, link);
@@ -121,13 +135,17 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
       direction,
       ctx: {
         identity: this.#opts.identity,
+        localIsTieWinner: this.fingerprint < peer,
+        directCalls: () => this.#directCalls,
         signal: (signal) => this.link.sendSignal(peer, id, signal),
         ringTimeoutMs: this.#opts.ringTimeoutMs ?? 45_000,
       },
     });
     this.#calls.set(id, call);
     call.on('state', (s) => {
-      if (s === 'connected') this.#attachRelayPath(call);
+      if (s !== 'connected') return;
+      this.#attachRelayPath(call);
+      this.#maybeStartDirect(call);
     });
     call.on('ended', () => {
       this.#calls.delete(id);
@@ -152,8 +170,24 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
       return;
     }
     const incoming = this.#newCall(callId, from, 'incoming');
+    incoming.setPeerWantsDirect(signal.direct);
     void this.link.sendSignal(from, callId, { kind: 'ringing' }).catch(() => undefined);
     this.emit('incoming', incoming);
+  }
+
+  #maybeStartDirect(call: Call): void {
+    if (!this.#directCalls || !call.peerWantsDirect) return;
+    const registration = this.link.registration;
+    const stun = this.#opts.stunServers?.[0] ?? registration?.stun ?? null;
+    const attempt = new DirectAttempt({
+      endpoint: this.endpoint,
+      peer: call.peer,
+      role: this.fingerprint < call.peer ? 'dialer' : 'responder',
+      stun,
+      includeLocal: isLoopbackOrLinkLocal(this.#opts.relay.host),
+      signal: (s) => this.link.sendSignal(call.peer, call.id, s),
+    });
+    call.startDirect(attempt);
   }
 
   #onGrant(grant: MediaGrantInfo): void {

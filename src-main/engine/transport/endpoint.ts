@@ -26,6 +26,7 @@ import { existingPeerStreams, tapSocket, underlyingUdpSocket } from './quic-inte
 /** TLS alert numbers as quiche's CryptoError range (0x100 + alert). */
 const ALERT_BAD_CERTIFICATE = 298;
 const ALERT_ACCESS_DENIED = 305;
+const DEFAULT_TTL = 64;
 
 /**
  * What a dial accepts as the peer: an exact fingerprint, or a decision made when the key is seen
@@ -184,16 +185,42 @@ export class QuicEndpoint<S, Out = S> extends TypedEmitter<EndpointEvents<S, Out
 
   /**
    * Send raw datagrams with a temporary IP TTL: hole-punch packets that open our own NAT but die
-   * before they reach the peer's (FINDINGS.md, the conntrack race).
+   * before they reach the peer's (FINDINGS.md, the conntrack race), and TTL-limited STUN probes.
+   * Node applies the socket's TTL when the datagram actually leaves, a tick after `send` (address
+   * lookup), so the TTL is restored only once every datagram of the burst has been sent; other
+   * traffic in that tick leaves with the low TTL too, which QUIC and the jitter buffer absorb.
    */
-  async sendRawWithTtl(data: Uint8Array, port: number, host: string, ttl: number): Promise<void> {
+  sendRawWithTtl(
+    packets: readonly { data: Uint8Array; port: number; host: string }[],
+    ttl: number,
+  ): Promise<void> {
     const udp = underlyingUdpSocket(this.#socket);
-    udp.setTTL(ttl);
-    try {
-      await this.#socket.send(data, port, host);
-    } finally {
-      udp.setTTL(64);
-    }
+    if (packets.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      let left = packets.length;
+      const done = () => {
+        if (--left > 0) return;
+        try {
+          udp.setTTL(DEFAULT_TTL);
+        } catch {
+          // socket closed meanwhile
+        }
+        resolve();
+      };
+      try {
+        udp.setTTL(ttl);
+      } catch {
+        resolve();
+        return;
+      }
+      for (const p of packets) {
+        try {
+          udp.send(p.data, p.port, p.host, done);
+        } catch {
+          done();
+        }
+      }
+    });
   }
 
   /** Dial a peer; each dial brings its own signal parser (a relay speaks another protocol than a peer). */
