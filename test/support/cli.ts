@@ -39,11 +39,15 @@ export function runWzp(
 export class WzpProcess {
   readonly child: ChildProcess;
   readonly events: Record<string, unknown>[] = [];
+  /** `Date.now()` when each entry of `events` was read (same index): the host's clock, so it
+   * compares with wall-clock fields the bin prints (e.g. `connected.mediaStartMs`). */
+  readonly eventTimes: number[] = [];
   stderr = '';
   #waiters: {
     match: (e: Record<string, unknown>) => boolean;
     resolve: (e: Record<string, unknown>) => void;
   }[] = [];
+  #listeners = new Set<(e: Record<string, unknown>, at: number) => void>();
   readonly exited: Promise<number | null>;
 
   constructor(args: string[], opts: { command?: string[]; env?: NodeJS.ProcessEnv } = {}) {
@@ -71,6 +75,9 @@ export class WzpProcess {
           continue;
         }
         this.events.push(ev);
+        const at = Date.now();
+        this.eventTimes.push(at);
+        for (const l of [...this.#listeners]) l(ev, at);
         for (const w of [...this.#waiters]) {
           if (w.match(ev)) {
             this.#waiters.splice(this.#waiters.indexOf(w), 1);
@@ -81,6 +88,12 @@ export class WzpProcess {
     });
     this.child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
+  }
+
+  /** Calls `listener` for every event read from now on; returns the unsubscribe function. */
+  onEvent(listener: (e: Record<string, unknown>, at: number) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Wait for the first event (already seen or future) that matches. */
