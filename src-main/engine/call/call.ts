@@ -49,6 +49,8 @@ export interface CallContext {
   localIsTieWinner: boolean;
   /** Whether this side wants a direct path (the user's setting, read when it matters). */
   directCalls(): boolean;
+  /** A fresh direct-path attempt for this call (null when direct calls are off). */
+  createDirectAttempt?: () => DirectAttempt | null;
   /** Send a signal to the peer of this call (through the relay). */
   signal(signal: CallSignal): Promise<void>;
   ringTimeoutMs: number;
@@ -65,6 +67,11 @@ const STATS_INTERVAL_MS = 1000;
 const KEY_SHARE_WAIT_MS = 3000;
 /** No packet at all on the direct path for this long (pings run every 200 ms): fall back. */
 const DIRECT_SILENCE_MS = 1000;
+/** After an outage, the direct path counts as back once it has answered steadily this long. */
+const DIRECT_ALIVE_MS = 400;
+const DIRECT_RECOVERY_MS = 1000;
+const DIRECT_RETRY_FIRST_MS = 2000;
+const DIRECT_RETRY_MAX_MS = 60_000;
 
 export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   readonly id: CallId;
@@ -95,6 +102,11 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   readonly #switcher: PathSwitcher;
   #direct: DirectAttempt | null = null;
   #directConn: DirectConnection | null = null;
+  /** The direct connection carries packets (false while it is silent; it may come back). */
+  #directHealthy = false;
+  #directRecoveringSince: number | null = null;
+  #retryTimer: NodeJS.Timeout | null = null;
+  #retryDelayMs = DIRECT_RETRY_FIRST_MS;
   #earlyDirectSignals: CallSignal[] = [];
   #controlTimer: NodeJS.Timeout | null = null;
   /** Both sides asked for a direct path (invite and accept). */
@@ -262,8 +274,18 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
         return;
       case 'ice-candidate':
       case 'direct':
-        if (this.#direct) this.#direct.onSignal(signal);
-        else if (this.#earlyDirectSignals.length < 64) this.#earlyDirectSignals.push(signal);
+        if (
+          this.#direct?.result &&
+          !this.#directConn &&
+          signal.kind === 'ice-candidate' &&
+          signal.candidate
+        ) {
+          // The peer is retrying a direct path: join it with a fresh attempt of our own.
+          this.#retryDirect();
+        }
+        if (this.#direct && !this.#direct.result) this.#direct.onSignal(signal);
+        else if (!this.#direct && this.#earlyDirectSignals.length < 64)
+          this.#earlyDirectSignals.push(signal);
         return;
       case 'path-switch':
         this.#handleSwitch(
@@ -331,7 +353,7 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
 
   /** Run a direct-path attempt for this call (the softphone builds it once the call is up). */
   startDirect(attempt: DirectAttempt): void {
-    if (this.#direct || this.#state === 'ended') return;
+    if ((this.#direct && !this.#direct.result) || this.#state === 'ended') return;
     this.#direct = attempt;
     attempt.on('done', (r) => this.#onDirectDone(r));
     attempt.start();
@@ -358,13 +380,15 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
     }
     const conn = r.connection;
     this.#directConn = conn;
+    this.#directHealthy = true;
+    this.#retryDelayMs = DIRECT_RETRY_FIRST_MS;
     conn.on('media', (p) => this.receivePacket(p));
     conn.on('closed', (info) => {
       // A peer that hangs up closes the direct connection just before its hang-up signal
       // arrives over the relay: give that a moment before calling it a lost path.
       setTimeout(() => {
         if (this.#directConn === conn && this.#state !== 'ended')
-          this.#directLost(`direct connection closed: ${info.reason}`);
+          this.#directClosed(`direct connection closed: ${info.reason}`);
       }, 300).unref();
     });
     this.attachPath(
@@ -403,23 +427,78 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
 
   #startControlTimer(): void {
     if (this.#controlTimer) return;
-    this.#controlTimer = setInterval(() => {
-      const seq = this.#sender?.nextSeq ?? 0;
-      const conn = this.#directConn;
-      if (conn && conn.silenceMs() > DIRECT_SILENCE_MS)
-        this.#directLost(`direct path silent for ${Math.round(conn.silenceMs())} ms`);
-      this.#handleSwitch(this.#switcher.tick(seq, this.#now()));
-    }, 100);
+    this.#controlTimer = setInterval(() => this.#controlTick(), 100);
     this.#controlTimer.unref();
   }
 
-  #directLost(reason: string): void {
+  /** Liveness of the direct path, and its return after an outage. */
+  #controlTick(): void {
+    const seq = this.#sender?.nextSeq ?? 0;
+    const now = this.#now();
     const conn = this.#directConn;
+    if (conn) {
+      const silence = conn.silenceMs();
+      if (this.#directHealthy && silence > DIRECT_SILENCE_MS) {
+        // Keep the connection: QUIC survives an outage, and the path may come back.
+        this.#directHealthy = false;
+        this.#directRecoveringSince = null;
+        this.#handleSwitch(
+          this.#switcher.fallback(`direct path silent for ${Math.round(silence)} ms`, seq, now),
+        );
+      } else if (!this.#directHealthy && silence < DIRECT_ALIVE_MS) {
+        this.#directRecoveringSince ??= now;
+        if (now - this.#directRecoveringSince >= DIRECT_RECOVERY_MS) {
+          this.#directHealthy = true;
+          this.#switcher.directReady();
+          if (this.#ctx.localIsTieWinner) {
+            this.#handleSwitch(
+              this.#switcher.propose('direct', 'direct path answers again', seq, now),
+            );
+          }
+        }
+      } else if (!this.#directHealthy) {
+        this.#directRecoveringSince = null;
+      }
+    }
+    this.#handleSwitch(this.#switcher.tick(seq, now));
+  }
+
+  /** The direct connection is gone for good: back to the relay, and try again later. */
+  #directClosed(reason: string): void {
+    const wasHealthy = this.#directHealthy;
     this.#directConn = null;
+    this.#directHealthy = false;
     this.#transports.get('direct')?.close();
     this.#transports.delete('direct');
-    if (conn && !conn.isClosed) void conn.close(reason);
-    this.#handleSwitch(this.#switcher.fallback(reason, this.#sender?.nextSeq ?? 0, this.#now()));
+    const seq = this.#sender?.nextSeq ?? 0;
+    if (wasHealthy || this.#switcher.agreedPath === 'direct') {
+      this.#handleSwitch(this.#switcher.fallback(reason, seq, this.#now()));
+    }
+    this.#scheduleDirectRetry();
+  }
+
+  #scheduleDirectRetry(): void {
+    if (
+      this.#retryTimer ||
+      this.#state !== 'connected' ||
+      !this.#peerWantsDirect ||
+      !this.#ctx.createDirectAttempt
+    )
+      return;
+    const delay = this.#retryDelayMs;
+    this.#retryDelayMs = Math.min(DIRECT_RETRY_MAX_MS, this.#retryDelayMs * 2);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      this.#retryDirect();
+    }, delay);
+    this.#retryTimer.unref();
+  }
+
+  #retryDirect(): void {
+    if (this.#state !== 'connected' || this.#directConn) return;
+    if (this.#direct && !this.#direct.result) return;
+    const attempt = this.#ctx.createDirectAttempt?.();
+    if (attempt) this.startDirect(attempt);
   }
 
   #handleSwitch(outputs: PathSwitchOutput[]): void {
@@ -574,6 +653,7 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
     if (this.#ringTimer) clearTimeout(this.#ringTimer);
     if (this.#statsTimer) clearInterval(this.#statsTimer);
     if (this.#controlTimer) clearInterval(this.#controlTimer);
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#direct?.abort('call ended');
     this.#playout?.stop();
     for (const t of this.#transports.values()) t.close();

@@ -137,6 +137,7 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
         identity: this.#opts.identity,
         localIsTieWinner: this.fingerprint < peer,
         directCalls: () => this.#directCalls,
+        createDirectAttempt: () => (this.#directCalls ? this.#directAttemptFor(peer, id) : null),
         signal: (signal) => this.link.sendSignal(peer, id, signal),
         ringTimeoutMs: this.#opts.ringTimeoutMs ?? 45_000,
       },
@@ -177,17 +178,19 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
 
   #maybeStartDirect(call: Call): void {
     if (!this.#directCalls || !call.peerWantsDirect) return;
-    const registration = this.link.registration;
-    const stun = this.#opts.stunServers?.[0] ?? registration?.stun ?? null;
-    const attempt = new DirectAttempt({
+    call.startDirect(this.#directAttemptFor(call.peer, call.id));
+  }
+
+  #directAttemptFor(peer: Fingerprint, callId: CallId): DirectAttempt {
+    const stun = this.#opts.stunServers?.[0] ?? this.link.registration?.stun ?? null;
+    return new DirectAttempt({
       endpoint: this.endpoint,
-      peer: call.peer,
-      role: this.fingerprint < call.peer ? 'dialer' : 'responder',
+      peer,
+      role: this.fingerprint < peer ? 'dialer' : 'responder',
       stun,
       includeLocal: isLoopbackOrLinkLocal(this.#opts.relay.host),
-      signal: (s) => this.link.sendSignal(call.peer, call.id, s),
+      signal: (s) => this.link.sendSignal(peer, callId, s),
     });
-    call.startDirect(attempt);
   }
 
   #onGrant(grant: MediaGrantInfo): void {
