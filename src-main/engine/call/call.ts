@@ -67,6 +67,8 @@ const STATS_INTERVAL_MS = 1000;
 const KEY_SHARE_WAIT_MS = 3000;
 /** No packet at all on the direct path for this long (pings run every 200 ms): fall back. */
 const DIRECT_SILENCE_MS = 1000;
+/** Silent this long: send on both paths until it answers again or is given up. */
+const DIRECT_SUSPECT_MS = 300;
 /** After an outage, the direct path counts as back once it has answered steadily this long. */
 const DIRECT_ALIVE_MS = 400;
 const DIRECT_RECOVERY_MS = 1000;
@@ -213,9 +215,17 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
     if (!sender || this.#state !== 'connected') return;
     this.#maybeSwitchTier();
     const seq = sender.nextSeq;
+    // While the direct path is suspect (silent for a moment, not yet given up), every packet
+    // also goes over the relay: the receiver de-duplicates, and a real outage costs no audio.
+    const suspect =
+      this.#directConn !== null &&
+      this.#directHealthy &&
+      this.#directConn.silenceMs() > DIRECT_SUSPECT_MS;
     for (const packet of sender.push(frame)) {
       const path = this.#switcher.sendPathFor(seq);
-      (this.#transports.get(path) ?? this.#transports.get('relay'))?.send(packet);
+      const transport = this.#transports.get(path) ?? this.#transports.get('relay');
+      transport?.send(packet);
+      if (suspect && path === 'direct') this.#transports.get('relay')?.send(packet);
     }
   }
 
