@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dominantFrequency } from '../support/audio-analysis.ts';
 import { RATE, sineTone } from '../support/fixtures.ts';
-import { withLab, withLabCall, startLabCall, waitFor, type LabCall } from './lab-calls.ts';
+import { withLab, withLabCall, startLabCall, type LabCall } from './lab-calls.ts';
 import type { ScenarioName } from './topologies.ts';
 
 const TONE = { caller: 500, callee: 750 } as const;
@@ -184,13 +184,16 @@ describe('direct calls in the NAT lab', () => {
         }
         await new Promise((r) => setTimeout(r, 2500));
         await call.lab.unblockUdpBetweenClients();
+        const liftedAt = Date.now();
         for (const side of ['caller', 'callee'] as const) {
-          await waitFor(
-            call.proc(side),
-            'path',
-            (e) => e.path === 'direct' && /again|recovered|answers/.test(String(e.reason)),
-            8000,
-          );
+          const deadline = liftedAt + 10_000;
+          while (!call.pathChanges(side).some((p) => p.path === 'direct' && p.at > liftedAt)) {
+            assert.ok(
+              Date.now() < deadline,
+              `${side} back on direct after the cut was lifted: ${JSON.stringify(call.pathChanges(side))}`,
+            );
+            await new Promise((r) => setTimeout(r, 100));
+          }
         }
         const end = await call.ended();
         assert.equal(end.callerCode, 0);

@@ -73,6 +73,9 @@ const DIRECT_SUSPECT_MS = 300;
 const DIRECT_ALIVE_MS = 400;
 const DIRECT_RECOVERY_MS = 1000;
 const DIRECT_RETRY_FIRST_MS = 2000;
+/** Silent this long, the direct connection is given up and a fresh attempt made soon after. */
+const DIRECT_ABANDON_MS = 3000;
+const DIRECT_RETRY_AFTER_OUTAGE_MS = 1000;
 const DIRECT_RETRY_MAX_MS = 60_000;
 
 export class Call extends TypedEmitter<CallEvents> implements CallHandle {
@@ -286,11 +289,13 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
       case 'direct':
         if (
           this.#direct?.result &&
-          !this.#directConn &&
+          !this.#directHealthy &&
           signal.kind === 'ice-candidate' &&
           signal.candidate
         ) {
-          // The peer is retrying a direct path: join it with a fresh attempt of our own.
+          // The peer is retrying a direct path: drop our silent connection, if any, and join
+          // its attempt with a fresh one of our own.
+          if (this.#directConn) this.#dropDirect('the peer is trying a new direct path');
           this.#retryDirect();
         }
         if (this.#direct && !this.#direct.result) this.#direct.onSignal(signal);
@@ -466,6 +471,11 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
             );
           }
         }
+      } else if (!this.#directHealthy && silence > DIRECT_ABANDON_MS) {
+        // QUIC backs off exponentially during an outage and may take seconds to notice the way
+        // is open again; a fresh attempt takes a few hundred ms.
+        this.#retryDelayMs = Math.min(this.#retryDelayMs, DIRECT_RETRY_AFTER_OUTAGE_MS);
+        this.#directClosed(`direct path silent for ${Math.round(silence)} ms`);
       } else if (!this.#directHealthy) {
         this.#directRecoveringSince = null;
       }
@@ -473,13 +483,20 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
     this.#handleSwitch(this.#switcher.tick(seq, now));
   }
 
-  /** The direct connection is gone for good: back to the relay, and try again later. */
-  #directClosed(reason: string): void {
-    const wasHealthy = this.#directHealthy;
+  /** Forget the direct connection (closing it) without touching the media path. */
+  #dropDirect(reason: string): void {
+    const conn = this.#directConn;
     this.#directConn = null;
     this.#directHealthy = false;
     this.#transports.get('direct')?.close();
     this.#transports.delete('direct');
+    if (conn && !conn.isClosed) void conn.close(reason);
+  }
+
+  /** The direct connection is gone for good: back to the relay, and try again later. */
+  #directClosed(reason: string): void {
+    const wasHealthy = this.#directHealthy;
+    this.#dropDirect(reason);
     const seq = this.#sender?.nextSeq ?? 0;
     if (wasHealthy || this.#switcher.agreedPath === 'direct') {
       this.#handleSwitch(this.#switcher.fallback(reason, seq, this.#now()));
