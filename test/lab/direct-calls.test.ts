@@ -206,3 +206,60 @@ describe('direct calls in the NAT lab', () => {
     );
   });
 });
+
+describe('a network change on one side', () => {
+  test('a new local address mid-call: media falls back to the relay, the call lives on, direct is retried', async () => {
+    await withLabCall(
+      'cone-cone',
+      { caller: 'a', callee: 'b', seconds: 14, play: play(14) },
+      async (call) => {
+        for (const side of ['caller', 'callee'] as const)
+          await call.waitFor(side, 'path', (e) => e.path === 'direct', 15_000);
+        await new Promise((r) => setTimeout(r, 1000));
+        const a = call.lab.client('a');
+        const newIp = a.lanIp.replace(/\.\d+$/, '.99');
+        // As a laptop that gets a new DHCP lease: the old address disappears under the open socket.
+        const steps: string[][] = [
+          ['sysctl', '-qw', 'net.ipv4.conf.eth0.promote_secondaries=1'],
+          ['ip', 'addr', 'add', `${newIp}/24`, 'dev', 'eth0'],
+          ['ip', 'addr', 'del', `${a.lanIp}/24`, 'dev', 'eth0'],
+          ['ip', 'route', 'replace', 'default', 'via', a.gateway],
+        ];
+        for (const [cmd, ...args] of steps) {
+          const r = await call.lab.run(a.ns, cmd as string, args);
+          assert.equal(r.code, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
+        }
+        const changedAt = Date.now();
+        for (const side of ['caller', 'callee'] as const) {
+          const back = await call.waitFor(side, 'path', (e) => e.path === 'relay', 5000);
+          const at = call.pathChanges(side).find((p) => p.reason === back.reason)?.at ?? NaN;
+          assert.ok(
+            at - changedAt < 2500,
+            `${side} moved to the relay ${at - changedAt} ms after the change`,
+          );
+        }
+        // The old conntrack entries still hold the router's ports, so the new mapping towards the
+        // peer may differ from the one STUN sees (endpoint-dependent until they expire): a new
+        // attempt is made; whether it opens depends on the NAT, the call must not.
+        const retried = await call.waitFor(
+          'caller',
+          'direct',
+          (e) =>
+            call
+              .proc('caller')
+              .events.filter((x) => x.event === 'direct')
+              .indexOf(e) >= 1,
+          12_000,
+        );
+        assert.equal(typeof retried.ok, 'boolean');
+        const end = await call.ended();
+        assert.equal(end.callerCode, 0, JSON.stringify(end.caller));
+        assert.equal(end.calleeCode, 0, JSON.stringify(end.callee));
+        for (const e of [end.caller, end.callee]) {
+          assert.ok(e.framesConcealed / (e.durationS * 50) < 0.1, JSON.stringify(e));
+        }
+        assertHeard(call);
+      },
+    );
+  });
+});
