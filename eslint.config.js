@@ -1,6 +1,8 @@
 // Lint: typescript-eslint on strict settings, plus the layering rule of DESIGN.md enforced as
 // import restrictions: src-shared imports nothing of ours; the engine never imports electron,
-// the relay, the CLI or the renderer; the renderer never imports Node-side code.
+// the relay, the CLI or the renderer; the app service sits on the engine and imports no host
+// (electron, web host, CLI) and no relay; the web host imports no Electron (it shares only the
+// Electron-free built-in relay module); the renderer never imports Node-side code.
 import tseslint from 'typescript-eslint';
 
 const upward = (patterns, message) => ({
@@ -39,6 +41,49 @@ export default tseslint.config(
     rules: upward(
       ['electron', '**/electron/**', '**/cli/**', '**/src-renderer/**'],
       'The relay stands beside the CLI and the shell, not on them.',
+    ),
+  },
+  {
+    files: ['src-main/app/**'],
+    rules: upward(
+      [
+        'electron',
+        '**/electron/**',
+        '**/web-host/**',
+        '**/relay/**',
+        '**/cli/**',
+        '**/src-renderer/**',
+      ],
+      'The app service sits on the engine: hosts (electron, web-host, cli) and the relay sit on it.',
+    ),
+  },
+  {
+    files: ['src-main/web-host/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/cli/**', '**/src-renderer/**'],
+              message: 'The web host stands beside the CLI and serves the renderer, not imports it.',
+            },
+            {
+              // The `electron` package, and every file of the shell but the built-in relay.
+              regex: '^electron($|/)|(^|/)electron/(?!embedded-relay\\.ts$)',
+              message:
+                'The web host runs without Electron: of the shell it shares only embedded-relay.ts.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src-main/electron/embedded-relay.ts'],
+    rules: upward(
+      ['electron', '**/web-host/**', '**/cli/**', '**/src-renderer/**'],
+      'The built-in relay is shared with the web host, so it must not need Electron.',
     ),
   },
   {

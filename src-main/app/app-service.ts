@@ -12,6 +12,7 @@ import {
   ContactSchema,
   DEFAULT_SETTINGS,
   HistoryEntrySchema,
+  RelaySettingsSchema,
   SettingsSchema,
   decodeAudioFrame,
   encodeAudioFrame,
@@ -61,7 +62,15 @@ export interface AppServiceOptions {
   maxHistory?: number;
   /** Called after settings change, e.g. for the shell to apply "start at login". */
   onSettingsChanged?: (settings: Settings) => void;
+  /**
+   * Asked once at start, before going online, with the configured relay (null on first run).
+   * A host that runs a relay of its own (the built-in loopback relay) starts it here and returns
+   * its settings, which are then saved as the user's relay; null keeps the setting as it is.
+   */
+  prepareRelay?: (configured: RelaySettings | null) => Promise<RelaySettings | null>;
 }
+
+export type RelaySettings = NonNullable<Settings['relay']>;
 
 export type IpcResponse = { ok: true; result: unknown } | { ok: false; error: IpcError };
 
@@ -146,6 +155,7 @@ export class AppService {
     } catch (e) {
       this.#notice('error', `Cannot load your identity: ${(e as Error).message}`);
     }
+    await this.#prepareRelay();
     this.#queueSnapshot();
     await this.#restartPhone();
   }
@@ -571,6 +581,30 @@ export class AppService {
       });
     }
     await phone.close().catch((e: unknown) => this.#log.warn(`close failed: ${String(e)}`));
+  }
+
+  async #prepareRelay(): Promise<void> {
+    const prepare = this.#opts.prepareRelay;
+    if (!prepare) return;
+    const configured = this.#settings.relay;
+    let offered: unknown;
+    try {
+      offered = await prepare(configured ? { ...configured } : null);
+    } catch (e) {
+      this.#log.warn(`the built-in relay did not start: ${(e as Error).message}`);
+      this.#notice('warning', `The built-in relay could not start: ${(e as Error).message}`);
+      return;
+    }
+    if (offered === null) return;
+    const parsed = RelaySettingsSchema.safeParse(offered);
+    if (!parsed.success) {
+      this.#log.warn('the host offered invalid relay settings; ignored');
+      return;
+    }
+    const next = parsed.data;
+    if (configured?.address === next.address && configured.fingerprint === next.fingerprint) return;
+    this.#settings = { ...this.#settings, relay: next };
+    this.#saveSettings();
   }
 
   #watchPresence(): void {
