@@ -66,7 +66,8 @@ export default tseslint.config(
           patterns: [
             {
               group: ['**/cli/**', '**/src-renderer/**'],
-              message: 'The web host stands beside the CLI and serves the renderer, not imports it.',
+              message:
+                'The web host stands beside the CLI and serves the renderer, not imports it.',
             },
             {
               // The `electron` package, and every file of the shell but the built-in relay.

@@ -2,7 +2,8 @@
 // (sandboxed, context-isolated, no Node), the renderer served from a privileged app:// scheme
 // with a strict CSP, navigation and new windows refused, every IPC message checked for its
 // sender frame and validated against the contract, audio over a MessagePort, the identity seed
-// sealed with safeStorage where the platform has a secret store, and the tray.
+// sealed with safeStorage where the platform has a secret store, and the tray. With no relay
+// configured it runs the built-in loopback relay (embedded-relay.ts) and makes it the user's.
 import {
   BrowserWindow,
   Menu,
@@ -27,6 +28,7 @@ import { IPC_CHANNELS } from '../../src-shared/ipc-contract.ts';
 import { AppService } from '../app/app-service.ts';
 import { FileSeedStore, type SecretCodec } from '../app/seed-store.ts';
 import type { SoftphoneFactory } from '../app/softphone-factory.ts';
+import { DEFAULT_EMBEDDED_RELAY_PORT, EmbeddedRelay, parseRelayPort } from './embedded-relay.ts';
 import {
   APP_SCHEME,
   APP_START_URL,
@@ -38,8 +40,8 @@ import {
 } from './security.ts';
 import { TrayController, type PresenceState, type TrayPort } from './tray-controller.ts';
 
-// Bundled layout (build.ts): dist/electron/{main,preload}.cjs beside dist/renderer.
-const here = __dirname;
+// Bundled layout (build.ts): dist/electron/{main.mjs,preload.cjs} beside dist/renderer.
+const here = import.meta.dirname;
 const RENDERER_DIR = join(here, '..', 'renderer');
 const PRELOAD = join(here, 'preload.cjs');
 const ASSETS = join(here, '..', '..', 'assets');
@@ -51,6 +53,12 @@ protocol.registerSchemesAsPrivileged([
   },
 ]);
 app.enableSandbox();
+// Run from the checkout (`npm start` launches dist/electron/main.mjs, not a package), Electron
+// would call the app "Electron" and keep its data there; use the packaged app's name and place.
+if (!app.isPackaged) {
+  app.setName('wz-phone');
+  app.setPath('userData', join(app.getPath('appData'), 'wz-phone'));
+}
 
 // Counted for diagnostics; an untrusted sender never reaches the app service.
 const invalid = { untrustedSender: 0 };
@@ -111,6 +119,10 @@ async function start(): Promise<void> {
   );
 
   const dataDir = app.getPath('userData');
+  const relay = new EmbeddedRelay({
+    dataDir,
+    defaultPort: parseRelayPort(process.env.WZP_EMBEDDED_RELAY_PORT) ?? DEFAULT_EMBEDDED_RELAY_PORT,
+  });
   const service = new AppService({
     dataDir,
     softphoneFactory: engineFactory,
@@ -119,6 +131,7 @@ async function start(): Promise<void> {
     onSettingsChanged: (s) => {
       if (process.platform !== 'linux') app.setLoginItemSettings({ openAtLogin: s.startAtLogin });
     },
+    prepareRelay: relay.prepare,
   });
 
   ipcMain.handle(IPC_CHANNELS.invoke, (event: IpcMainInvokeEvent, msg: unknown) => {
@@ -145,6 +158,8 @@ async function start(): Promise<void> {
   });
   await service.start();
   tray.update(service.snapshot());
+  const r = relay.info;
+  if (r) console.log(`wz-phone: built-in relay on ${r.address} (fingerprint ${r.fingerprint})`);
 
   createWindow(tray, service);
   app.on('activate', () => showWindow());
@@ -153,7 +168,10 @@ async function start(): Promise<void> {
   });
   app.on('will-quit', (e) => {
     e.preventDefault();
-    void service.close().finally(() => app.exit(0));
+    void service
+      .close()
+      .finally(() => relay.close().catch(() => {}))
+      .finally(() => app.exit(0));
   });
 }
 
@@ -183,7 +201,11 @@ function createWindow(tray: TrayController, service: AppService): void {
     },
   });
   const w = win;
-  w.once('ready-to-show', () => w.show());
+  w.once('ready-to-show', () => {
+    w.show();
+    // scripts/start.mjs waits for this line to know that Electron runs here.
+    if (process.env.WZP_REPORT_READY === '1') process.stdout.write('wzp:ready\n');
+  });
   w.on('close', (e) => {
     if (tray.onWindowCloseRequested() === 'hide') e.preventDefault();
   });

@@ -135,7 +135,7 @@ describe('AppService prepareRelay hook', () => {
         seen.push(c);
         return { address: '127.0.0.1:7000', fingerprint: fp };
       });
-      assert.deepEqual(seen, [null]);
+      assert.deepEqual([...seen], [null]);
       assert.deepEqual(app.snapshot().settings.relay, {
         address: '127.0.0.1:7000',
         fingerprint: fp,

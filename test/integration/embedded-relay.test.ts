@@ -1,0 +1,127 @@
+// The built-in relay for real, on loopback: an AppService on the real engine with the host's
+// EmbeddedRelay hook registers on first run with nothing configured; the next start reuses the
+// same relay identity and port; a taken port moves the relay and the saved setting with it; a
+// relay the user chose elsewhere starts nothing and creates no relay identity.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { AppService } from '../../src-main/app/app-service.ts';
+import { createSoftphone } from '../../src-main/app/engine-factory.ts';
+import { EmbeddedRelay, RELAY_IDENTITY_FILE } from '../../src-main/electron/embedded-relay.ts';
+import { fingerprintToText } from '../../src-shared/fingerprint.ts';
+import { parseHostPort } from '../../src-shared/relay-protocol.ts';
+
+async function until(what: string, cond: () => boolean, ms = 8000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const silent = pino({ level: 'silent' });
+
+async function host(dataDir: string) {
+  const relay = new EmbeddedRelay({ dataDir, defaultPort: 0, logger: silent });
+  const app = new AppService({
+    dataDir,
+    softphoneFactory: createSoftphone,
+    prepareRelay: relay.prepare,
+  });
+  await app.start();
+  return {
+    app,
+    relay,
+    async close() {
+      await app.close();
+      await relay.close();
+    },
+  };
+}
+
+const portOf = (address: string | undefined): number => {
+  const hp = parseHostPort(address ?? '');
+  assert.ok(hp, `an address: ${address}`);
+  return hp.port;
+};
+
+describe('built-in relay', () => {
+  test('first run registers on it; restarts reuse it; a taken port moves it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wzp-embedded-'));
+    try {
+      const first = await host(dir);
+      const info = first.relay.info;
+      assert.ok(info, 'the relay runs');
+      assert.match(info.address, /^127\.0\.0\.1:\d+$/);
+      assert.match(info.stunAddress, /^127\.0\.0\.1:\d+$/);
+      const idFile = join(dir, RELAY_IDENTITY_FILE);
+      if (process.platform !== 'win32') assert.equal(statSync(idFile).mode & 0o777, 0o600);
+      assert.deepEqual(first.app.snapshot().settings.relay, {
+        address: info.address,
+        fingerprint: info.fingerprint,
+      });
+      const r = await first.app.invoke('updateSettings', { directCalls: false });
+      assert.ok(r.ok);
+      assert.ok((await first.app.invoke('createIdentity', {})).ok);
+      await until('registered on the built-in relay', () => {
+        return first.app.snapshot().relay.state === 'registered';
+      });
+      await first.close();
+
+      const second = await host(dir);
+      assert.equal(second.relay.info?.fingerprint, info.fingerprint, 'same relay identity');
+      assert.equal(second.relay.info?.address, info.address, 'same port while it is free');
+      await until('registered again', () => second.app.snapshot().relay.state === 'registered');
+      await second.close();
+
+      // Something else took the port meanwhile: the relay moves and the setting follows.
+      const squatter = createSocket('udp4');
+      await new Promise<void>((res) => squatter.bind(portOf(info.address), '127.0.0.1', res));
+      try {
+        const third = await host(dir);
+        const moved = third.relay.info;
+        assert.ok(moved);
+        assert.equal(moved.fingerprint, info.fingerprint);
+        assert.notEqual(moved.address, info.address);
+        assert.equal(third.app.snapshot().settings.relay?.address, moved.address);
+        const saved = JSON.parse(readFileSync(join(dir, 'settings.json'), 'utf8')) as {
+          settings: { relay: { address: string } };
+        };
+        assert.equal(saved.settings.relay.address, moved.address);
+        await until('registered on the moved relay', () => {
+          return third.app.snapshot().relay.state === 'registered';
+        });
+        await third.close();
+      } finally {
+        squatter.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a relay the user chose elsewhere: nothing starts, no relay identity is made', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wzp-embedded-'));
+    try {
+      const first = new AppService({ dataDir: dir, softphoneFactory: createSoftphone });
+      await first.start();
+      const mine = { address: '127.0.0.1:9', fingerprint: fingerprintToText(randomBytes(32)) };
+      // No identity yet, so nothing ever dials this address.
+      assert.ok((await first.invoke('configureRelay', mine)).ok);
+      await first.close();
+
+      const h = await host(dir);
+      assert.equal(h.relay.info, null);
+      assert.equal(existsSync(join(dir, RELAY_IDENTITY_FILE)), false);
+      assert.deepEqual(h.app.snapshot().settings.relay, mine);
+      await h.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
