@@ -22,6 +22,7 @@ const ELECTRON_FETCH_TIMEOUT_MS = 10 * 60_000;
 const WINDOW_PATIENCE_MS = 30_000;
 const WEB_START_TIMEOUT_MS = 60_000;
 const READY_LINE = 'wzp:ready';
+const ALREADY_RUNNING_LINE = 'wzp:already-running';
 
 const say = (msg) => process.stdout.write(`wz-phone: ${msg}\n`);
 
@@ -153,6 +154,7 @@ function launchElectron(binary) {
     });
     current = child;
     let ready = false;
+    let alreadyRunning = false;
     const early = [];
     const patience = setTimeout(() => {
       if (!ready) say('Electron is running but has not opened its window yet; still waiting…');
@@ -163,6 +165,10 @@ function launchElectron(binary) {
         clearTimeout(patience);
         say('the app is open (quit it from its tray menu, or press Ctrl-C here).');
         resolveLaunch(null);
+        return;
+      }
+      if (line === ALREADY_RUNNING_LINE) {
+        alreadyRunning = true;
         return;
       }
       process.stdout.write(line + '\n');
@@ -179,6 +185,10 @@ function launchElectron(binary) {
     });
     child.on('exit', (code, signal) => {
       clearTimeout(patience);
+      if (alreadyRunning) {
+        say('the app is already running; its window was brought to the front.');
+        process.exit(0);
+      }
       if (ready || stopping) process.exit(stopping ? 0 : (code ?? 0));
       current = null;
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;

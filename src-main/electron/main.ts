@@ -66,6 +66,8 @@ let win: BrowserWindow | null = null;
 let audioPort: MessagePortMain | null = null;
 
 if (!app.requestSingleInstanceLock()) {
+  // The running instance shows its window (second-instance); tell scripts/start.mjs why we quit.
+  if (process.env.WZP_REPORT_READY === '1') process.stdout.write('wzp:already-running\n');
   app.quit();
 } else {
   app.on('second-instance', () => showWindow());

@@ -192,4 +192,14 @@ describe('npm start', () => {
     assert.equal(await r.stop(), 0);
     assert.ok(r.out.includes('fake-electron: quit'), 'Ctrl-C reached Electron');
   });
+
+  test('Electron already running: the second start says so and exits, no web host', async () => {
+    const fake = join(dir, 'second-electron');
+    writeFileSync(fake, '#!/bin/sh\necho wzp:already-running\nexit 0\n');
+    chmodSync(fake, 0o755);
+    const r = start('second', { WZP_ELECTRON_BINARY: fake, DISPLAY: ':99' });
+    await r.waitFor(/the app is already running/, 20_000);
+    assert.equal(await r.stop(), 0);
+    assert.equal(r.out.filter((l) => /Electron cannot run|web host/.test(l)).length, 0);
+  });
 });
