@@ -10,10 +10,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { Identity, saveIdentity } from '../../src-main/engine/identity/identity.ts';
-import { createMediaCiphers } from '../../src-main/engine/media/frame-cipher.ts';
-import { KeyExchange } from '../../src-main/engine/media/key-exchange.ts';
 import {
   MediaReceiver,
   MediaSender,
@@ -29,29 +25,8 @@ import { toneWithMarkers, voiceLike } from '../support/fixtures.ts';
 import { detectOnsets } from '../support/audio-analysis.ts';
 import { WzpProcess } from '../support/cli.ts';
 import { startRelay } from '../support/relay-harness.ts';
+import { identityFiles, keyedCiphers } from '../support/test-identities.ts';
 import { percentile, type BenchResult, type BenchRow } from './bench-types.ts';
-
-function keyedCiphers(now: () => number) {
-  const a = Identity.generate();
-  const b = Identity.generate();
-  const callId = 'bench';
-  const ka = new KeyExchange({
-    signer: a,
-    role: 'caller',
-    callId,
-    peerFingerprint: sha256(b.publicKey),
-  });
-  const kb = new KeyExchange({
-    signer: b,
-    role: 'callee',
-    callId,
-    peerFingerprint: sha256(a.publicKey),
-  });
-  const ra = ka.accept(kb.localShareWire());
-  const rb = kb.accept(ka.localShareWire());
-  if (ra.kind !== 'ok' || rb.kind !== 'ok') throw new Error('key exchange failed');
-  return { a: createMediaCiphers(ra.keys, { now }), b: createMediaCiphers(rb.keys, { now }) };
-}
 
 const CPU_SECONDS = 30;
 
@@ -152,12 +127,7 @@ async function mouthToEar(): Promise<{ latencies: number[]; floorMs: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'wzp-bench-m2e-'));
   const relay = await startRelay();
   try {
-    const ids = ['a', 'b'].map((n) => {
-      const id = Identity.generate();
-      const file = join(dir, `${n}.json`);
-      saveIdentity(file, id);
-      return { file, fp: id.fingerprint };
-    });
+    const ids = identityFiles(dir, ['a', 'b']);
     const markersMs = Array.from({ length: 12 }, (_, i) => 1500 + i * 1000);
     const input = toneWithMarkers({ durationMs: 14_500, markersMs, carrierDbfs: -30 });
     const inWav = join(dir, 'in.wav');

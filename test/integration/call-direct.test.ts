@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Identity, saveIdentity } from '../../src-main/engine/identity/identity.ts';
 import { readWav, writeWav } from '../../src-main/engine/media/wav.ts';
 import { WzpProcess } from '../support/cli.ts';
 import { startRelay, type RunningRelay } from '../support/relay-harness.ts';
+import { identityFiles } from '../support/test-identities.ts';
 import { sineTone } from '../support/fixtures.ts';
 import { dominantFrequency } from '../support/audio-analysis.ts';
 
@@ -26,12 +26,7 @@ after(async () => {
 
 describe('direct calls on loopback', () => {
   test('a call starts on the relay, moves to an authenticated direct path, and loses nothing', async () => {
-    const ids = ['alice', 'bob'].map((n) => {
-      const id = Identity.generate();
-      const file = join(dir, `${n}.json`);
-      saveIdentity(file, id);
-      return { file, fp: id.fingerprint };
-    });
+    const ids = identityFiles(dir, ['alice', 'bob']);
     const wavs = [523, 784].map((f) => {
       const file = join(dir, `${f}.wav`);
       writeWav(file, sineTone({ freq: f, durationMs: 7000, amplitude: 0.4 }));

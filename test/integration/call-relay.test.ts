@@ -3,31 +3,24 @@
 // then the same call through the seeded impairment hop at 10 % loss and at 30 ms jitter.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Identity, saveIdentity } from '../../src-main/engine/identity/identity.ts';
 import { readWav, writeWav } from '../../src-main/engine/media/wav.ts';
 import { WzpProcess } from '../support/cli.ts';
 import { startRelay, type RunningRelay } from '../support/relay-harness.ts';
 import { startImpairmentHop, type ImpairmentHop } from '../support/impairment-hop.ts';
 import { concat, sineTone, silence, spokenPhrase } from '../support/fixtures.ts';
 import { alignedCorrelation, dominantFrequency, rmsDbfs } from '../support/audio-analysis.ts';
+import { freeUdpPort } from '../support/net.ts';
+import { identityFiles, type IdentityFile } from '../support/test-identities.ts';
 
 let dir: string;
-let alice: { file: string; fp: string };
-let bob: { file: string; fp: string };
+let alice: IdentityFile;
+let bob: IdentityFile;
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'wzp-call-'));
-  const mk = (name: string) => {
-    const id = Identity.generate();
-    const file = join(dir, `${name}.json`);
-    saveIdentity(file, id);
-    return { file, fp: id.fingerprint };
-  };
-  alice = mk('alice');
-  bob = mk('bob');
+  [alice, bob] = identityFiles(dir, ['alice', 'bob']) as [IdentityFile, IdentityFile];
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -78,14 +71,6 @@ async function runCall(
     await caller.stop();
     await callee.stop();
   }
-}
-
-async function freeUdpPort(): Promise<number> {
-  const sock = dgram.createSocket('udp4');
-  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
-  const port = sock.address().port;
-  await new Promise<void>((r) => sock.close(() => r()));
-  return port;
 }
 
 function lastStats(p: WzpProcess): Record<string, number> {

@@ -3,27 +3,19 @@
 // agreement (the upgrade events carry the agreement), one step at a time, without oscillating.
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Identity, saveIdentity } from '../../src-main/engine/identity/identity.ts';
 import { writeWav } from '../../src-main/engine/media/wav.ts';
 import { WzpProcess } from '../support/cli.ts';
 import { startRelay } from '../support/relay-harness.ts';
 import { startImpairmentHop } from '../support/impairment-hop.ts';
 import { sineTone } from '../support/fixtures.ts';
+import { freeUdpPort } from '../support/net.ts';
+import { identityFiles } from '../support/test-identities.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'wzp-quality-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-async function freeUdpPort(): Promise<number> {
-  const sock = dgram.createSocket('udp4');
-  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
-  const port = sock.address().port;
-  await new Promise<void>((r) => sock.close(() => r()));
-  return port;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -40,12 +32,7 @@ describe('adaptive quality', () => {
       stunPort,
       extraArgs: ['--announce-stun', `127.0.0.1:${hop.listen.port}`],
     });
-    const ids = ['a', 'b'].map((n) => {
-      const id = Identity.generate();
-      const file = join(dir, `${n}.json`);
-      saveIdentity(file, id);
-      return { file, fp: id.fingerprint };
-    });
+    const ids = identityFiles(dir, ['a', 'b']);
     const wav = join(dir, 'tone.wav');
     writeWav(wav, sineTone({ freq: 600, durationMs: 62_000, amplitude: 0.4 }));
     const common = (i: number) => [

@@ -17,18 +17,10 @@ import {
   splitMediaPacket,
 } from '../../src-main/engine/media/media-packet.ts';
 import type { FecDepth, MediaFrame } from '../../src-main/engine/media/media-packet.ts';
+import { mulberry32 } from '../support/impairment-model.ts';
 
-/** Small seeded PRNG (mulberry32) so every simulation is reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so every simulation is reproducible. */
+const rng = mulberry32;
 
 const frame = (seq: number, len = 40, ms: 20 | 60 = 20): OutgoingFrame => ({
   seq: seq >>> 0,

@@ -9,17 +9,9 @@ import type {
   PlayoutItem,
 } from '../../src-main/engine/media/jitter-buffer.ts';
 import type { MediaFrame } from '../../src-main/engine/media/media-packet.ts';
+import { mulberry32 } from '../support/impairment-model.ts';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const FRAME = 960; // 20 ms at 48 kHz
 

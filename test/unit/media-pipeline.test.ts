@@ -1,10 +1,6 @@
 // The whole voice path without sockets, on a fake clock: sender → (loss, jitter) → receiver.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { Identity } from '../../src-main/engine/identity/identity.ts';
-import { KeyExchange } from '../../src-main/engine/media/key-exchange.ts';
-import { createMediaCiphers } from '../../src-main/engine/media/frame-cipher.ts';
 import {
   MediaReceiver,
   MediaSender,
@@ -12,30 +8,9 @@ import {
 } from '../../src-main/engine/media/media-pipeline.ts';
 import { tierById } from '../../src-main/engine/media/quality-tiers.ts';
 import { mulberry32 } from '../support/impairment-model.ts';
+import { keyedCiphers } from '../support/test-identities.ts';
 import { sineTone } from '../support/fixtures.ts';
 import { dominantFrequency, rmsDbfs } from '../support/audio-analysis.ts';
-
-function keyedPair(now: () => number) {
-  const a = Identity.generate();
-  const b = Identity.generate();
-  const callId = 'pipeline-test';
-  const ka = new KeyExchange({
-    signer: a,
-    role: 'caller',
-    callId,
-    peerFingerprint: sha256(b.publicKey),
-  });
-  const kb = new KeyExchange({
-    signer: b,
-    role: 'callee',
-    callId,
-    peerFingerprint: sha256(a.publicKey),
-  });
-  const ra = ka.accept(kb.localShareWire());
-  const rb = kb.accept(ka.localShareWire());
-  assert.ok(ra.kind === 'ok' && rb.kind === 'ok');
-  return { a: createMediaCiphers(ra.keys, { now }), b: createMediaCiphers(rb.keys, { now }) };
-}
 
 /** Run `seconds` of a 440 Hz tone from A to B through a lossy, jittery fake network. */
 function run(opts: {
@@ -48,7 +23,7 @@ function run(opts: {
 }) {
   let now = 0;
   const clock = () => now;
-  const { a, b } = keyedPair(clock);
+  const { a, b } = keyedCiphers(clock);
   const tier = tierById(opts.tier ?? 3);
   assert.ok(tier);
   const sender = new MediaSender({ sealer: a.sealer, tier });
@@ -117,8 +92,8 @@ describe('media pipeline', () => {
 
   test('tampered and foreign packets are dropped and counted', () => {
     let now = 0;
-    const { a, b } = keyedPair(() => now);
-    const other = keyedPair(() => now);
+    const { a, b } = keyedCiphers(() => now);
+    const other = keyedCiphers(() => now);
     const sender = new MediaSender({ sealer: a.sealer, dtx: false });
     const stranger = new MediaSender({ sealer: other.a.sealer, dtx: false });
     const receiver = new MediaReceiver({ opener: b.opener });
@@ -142,7 +117,7 @@ describe('media pipeline', () => {
 
   test('tier changes mid-stream switch frame size and keep audio flowing', () => {
     let now = 0;
-    const { a, b } = keyedPair(() => now);
+    const { a, b } = keyedCiphers(() => now);
     const sender = new MediaSender({ sealer: a.sealer, tier: tierById(3), dtx: false });
     const receiver = new MediaReceiver({ opener: b.opener });
     const tone = sineTone({ freq: 500, durationMs: 6000, amplitude: 0.4 });
