@@ -27,6 +27,7 @@ import { WzpProcess } from '../support/cli.ts';
 import { startRelay } from '../support/relay-harness.ts';
 import { identityFiles, keyedCiphers } from '../support/test-identities.ts';
 import { percentile, type BenchResult, type BenchRow } from './bench-types.ts';
+import { markerLatencies } from './nat-lab/analysis.ts';
 
 const CPU_SECONDS = 30;
 
@@ -167,11 +168,7 @@ async function mouthToEar(): Promise<{ latencies: number[]; floorMs: number }> {
       const out = readWav(outWav).samples;
       const onsets = detectOnsets(out, 48_000, { minGapMs: 500, thresholdDbfs: -12 });
       const offset = Number(calleeConnected.mediaStartMs) - Number(callerConnected.mediaStartMs);
-      const latencies: number[] = [];
-      for (const m of markersMs) {
-        const heard = onsets.find((t) => t + offset > m && t + offset < m + 1000);
-        if (heard !== undefined) latencies.push(heard + offset - m);
-      }
+      const latencies = markerLatencies(onsets, markersMs, offset);
       // Each leg's one-way delay is half its relay round trip; the stats RTT is the sum of both.
       return { latencies, floorMs: percentile(rtts, 50) / 2 + 20 };
     } finally {
