@@ -14,6 +14,7 @@ import { fingerprintArg, hostPortArg, positiveNumberArg } from './args.ts';
 import { CliError } from './cli-error.ts';
 import { EventOutput } from './event-output.ts';
 import { asCliError } from './identity-command.ts';
+import { installCrashGuard } from './crash-guard.ts';
 
 interface CallFlags {
   relay: { host: string; port: number };
@@ -97,6 +98,7 @@ async function runCall(
     throw asCliError(e);
   }
   const mic = loadMicrophone(flags.play);
+  installCrashGuard((line) => process.stderr.write(line + '\n'));
   const out = new EventOutput(flags.json === true);
   let phone: SoftphoneEngine;
   try {

@@ -9,6 +9,7 @@ import { hostPortArg, positiveIntArg } from './args.ts';
 import { CliError } from './cli-error.ts';
 import { asCliError } from './identity-command.ts';
 import { EventOutput } from './event-output.ts';
+import { installCrashGuard } from './crash-guard.ts';
 
 interface RelayFlags {
   listen: { host: string; port: number };
@@ -78,6 +79,7 @@ async function runRelay(flags: RelayFlags): Promise<void> {
     host: flags.listen.host,
     port: flags.listen.port === 0 ? 0 : flags.listen.port + 1,
   };
+  const guard = installCrashGuard((line) => process.stderr.write(line + '\n'));
   const logger: Logger = pino(
     { level: flags.logLevel, base: { svc: 'wzp-relay' } },
     pino.destination(2),
@@ -114,7 +116,10 @@ async function runRelay(flags: RelayFlags): Promise<void> {
 
   let metricsServer: Server | null = null;
   if (flags.metrics) {
-    metricsServer = await serveMetrics(flags.metrics, () => relay.metrics());
+    metricsServer = await serveMetrics(flags.metrics, () => ({
+      ...relay.metrics(),
+      quicFailuresAbsorbed: guard.absorbed,
+    }));
     out.event(
       'metrics',
       {
@@ -125,7 +130,7 @@ async function runRelay(flags: RelayFlags): Promise<void> {
   }
 
   process.on('SIGUSR1', () => {
-    const m = relay.metrics();
+    const m = { ...relay.metrics(), quicFailuresAbsorbed: guard.absorbed };
     logger.info({ health: m }, 'health');
     out.event(
       'health',

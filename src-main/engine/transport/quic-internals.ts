@@ -7,6 +7,7 @@
 //   message handler rethrows unexpected parser errors), and to set the IP TTL of punch packets.
 // When the library changes, this is the one file to re-check against its sources.
 import type dgram from 'node:dgram';
+import { errors as quicErrors } from '@matrixai/quic';
 import type { QUICConnection, QUICSocket, QUICStream } from '@matrixai/quic';
 
 /** The slice of quiche's native connection that we use. */
@@ -159,4 +160,19 @@ export function underlyingUdpSocket(quicSocket: QUICSocket): dgram.Socket {
 export function existingPeerStreams(connection: QUICConnection): QUICStream[] {
   const map = (connection as unknown as { streamMap: Map<number, QUICStream> }).streamMap;
   return [...map.values()];
+}
+
+/**
+ * The library turns some per-connection failures ("internal" errors while parsing or processing
+ * one connection's packets) into exceptions thrown from its event handlers, which Node reports
+ * as uncaught. They concern one connection, not the process: hosts that serve the network (the
+ * relay, the CLI) absorb these, count them, and let the connection time out, instead of letting
+ * one hostile peer take the process down. Anything else stays fatal.
+ */
+export function isPerConnectionQuicFailure(e: unknown): boolean {
+  return (
+    e instanceof quicErrors.ErrorQUICConnectionInternal ||
+    e instanceof quicErrors.ErrorQUICStreamInternal ||
+    e instanceof quicErrors.ErrorQUICClientInternal
+  );
 }
