@@ -15,7 +15,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../support/chromium.ts';
 import { startWebApp, type WebApp } from '../../src-main/web-host/web-app.ts';
 import { createSoftphone } from '../../src-main/app/engine-factory.ts';
 import type { SoftphoneFactory } from '../../src-main/app/softphone-factory.ts';
@@ -26,7 +27,6 @@ import { goertzelDb, rmsDbfs } from '../support/audio-analysis.ts';
 import { sineTone } from '../support/fixtures.ts';
 import { startRelay, type RunningRelay } from '../support/relay-harness.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const RESULTS = join(process.cwd(), 'test-results');
 const RATE = 48_000;
 
@@ -102,25 +102,7 @@ describe('a call between two apps (web hosts, Chromium, real engine, real relay)
       rendererDir: join(work, 'renderer'),
       softphoneFactory: factory,
     });
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      // Playwright mutes audio by default; the call plays what it receives.
-      ignoreDefaultArgs: ['--mute-audio'],
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        // Everything but loopback resolves nowhere (IP literals go through the rules too).
-        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-        '--use-fake-ui-for-media-stream',
-        '--use-fake-device-for-media-stream',
-        `--use-file-for-fake-audio-capture=${wav}`,
-        '--autoplay-policy=no-user-gesture-required',
-      ],
-    });
+    const browser = await launchChromium({ micWav: wav });
     const page = await browser.newPage({ viewport: { width: 900, height: 800 } });
     page.setDefaultTimeout(10_000);
     page.on('pageerror', (e) => console.error(`${name} page error:`, e.message));

@@ -10,14 +10,14 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../support/chromium.ts';
 import jsQRModule from 'jsqr';
 import { startWebApp, type WebApp } from '../../src-main/web-host/web-app.ts';
 import { Identity } from '../../src-main/engine/identity/identity.ts';
 import { fingerprintToText, formatFingerprint } from '../../src-shared/fingerprint.ts';
 import { FakeSoftphone } from '../support/fake-softphone.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const RESULTS = join(process.cwd(), 'test-results');
 type JsQr = typeof jsQRModule.default;
 const jsQR: JsQr =
@@ -66,22 +66,7 @@ describe('app smoke (web host, Chromium, fake softphone)', () => {
         return p;
       },
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        // Everything but loopback resolves nowhere (IP literals go through the rules too).
-        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-        '--use-fake-ui-for-media-stream',
-        '--use-fake-device-for-media-stream',
-        '--autoplay-policy=no-user-gesture-required',
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 900, height: 800 } });
     page.on('pageerror', (e) => console.error('page error:', e.message));
   });
