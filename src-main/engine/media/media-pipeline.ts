@@ -4,7 +4,7 @@
 // frames from redundancy, feeds the jitter buffer, and hands out exactly 20 ms of PCM per pull
 // (decoding, concealing a gap, or comfort noise in a DTX pause). The caller owns time.
 import type { FrameOpener, FrameSealer } from './frame-cipher.ts';
-import { FecDecoder, FecEncoder } from './fec.ts';
+import { DEFAULT_FEC_OFFSETS, FecDecoder, FecEncoder } from './fec.ts';
 import { JitterBuffer, type JitterBufferOptions, type JitterBufferStats } from './jitter-buffer.ts';
 import { FLAG_DTX, splitMediaPacket, type FecDepth, type FrameDurationMs } from './media-packet.ts';
 import { OpusDecoderStage, OpusEncoderStage } from './opus-codec.ts';
@@ -235,8 +235,9 @@ export class MediaReceiver {
     if (header.fecDepth !== this.#peerFecDepth) {
       // A copy at offset d helps only if the buffer can wait d frames for it.
       this.#peerFecDepth = header.fecDepth;
-      const offsets = [0, 1, 3, 4][header.fecDepth] ?? 0;
-      this.#jitter.setMinimumDelay((offsets + 1) * header.durationMs);
+      const farthest =
+        header.fecDepth === 0 ? 0 : (DEFAULT_FEC_OFFSETS[header.fecDepth].at(-1) ?? 0);
+      this.#jitter.setMinimumDelay((farthest + 1) * header.durationMs);
     }
     let outcome: ReceiveOutcome = 'duplicate';
     for (const f of frames.value) {
