@@ -61,6 +61,7 @@ describe('media pipeline', () => {
     assert.ok(rmsDbfs(tail) > -15);
     assert.equal(receiver.stats.framesConcealed, 0);
     assert.equal(receiver.stats.packetsUndecryptable, 0);
+    assert.ok(receiver.stats.interarrivalJitterMs < 1, 'no jitter measured on a steady stream');
   });
 
   test('at 10 % random loss and 30 ms jitter, FEC depth 2 keeps concealment under 1 %', () => {
@@ -72,6 +73,7 @@ describe('media pipeline', () => {
       JSON.stringify({ concealed: s.framesConcealed, frames, recovered: s.framesRecovered }),
     );
     assert.ok(s.framesRecovered > 0, 'redundancy was used');
+    assert.ok(s.interarrivalJitterMs > 3, `jitter measured: ${s.interarrivalJitterMs}`);
     assert.ok(s.framesLate / frames < 0.01);
     assert.ok(Math.abs(dominantFrequency(pcm.subarray(48_000), 48_000) - 440) < 3);
   });

@@ -101,8 +101,6 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   #last = { at: 0, bytesSent: 0, packetsReceived: 0, highestSeq: null as number | null };
   #intervalLossPct = 0;
   #bitrateKbps = 0;
-  #interarrivalJitterMs = 0;
-  #lastTransit: number | null = null;
   #endInfo: CallEndInfo | null = null;
   readonly #switcher: PathSwitcher;
   #direct: DirectAttempt | null = null;
@@ -248,17 +246,7 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   receivePacket(packet: Uint8Array): void {
     const receiver = this.#receiver;
     if (!receiver) return;
-    const arrival = this.#now();
-    if (receiver.receive(packet, arrival) === 'accepted' && packet.length >= 11) {
-      // RFC 3550 interarrival jitter from the header's media timestamp (48 kHz).
-      const ts = new DataView(packet.buffer, packet.byteOffset + 7, 4).getUint32(0);
-      const transit = arrival - ts / 48;
-      if (this.#lastTransit !== null) {
-        const d = Math.abs(transit - this.#lastTransit);
-        if (d < 1000) this.#interarrivalJitterMs += (d - this.#interarrivalJitterMs) / 16;
-      }
-      this.#lastTransit = transit;
-    }
+    receiver.receive(packet, this.#now());
   }
 
   /** A signal from the peer for this call (already schema-checked). */
@@ -354,7 +342,7 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
       path: this.#path,
       rttMs: rttMs === null ? null : round(rttMs),
       lossPct: round(this.#intervalLossPct),
-      jitterMs: r ? round(this.#interarrivalJitterMs) : null,
+      jitterMs: r ? round(r.interarrivalJitterMs) : null,
       bitrateKbps: round(this.#bitrateKbps),
       tier: s?.tier.id ?? DEFAULT_TIER.id,
       framesSent: s?.stats.packetsSent ?? 0,

@@ -184,6 +184,8 @@ export interface ReceiverStats {
   /** Highest sequence number seen and how many distinct packets arrived, for loss estimates. */
   highestSeq: number | null;
   peerTier: number | null;
+  /** RFC 3550 interarrival jitter of accepted packets, from their media timestamps, ms. */
+  interarrivalJitterMs: number;
   jitter: JitterBufferStats;
 }
 
@@ -203,6 +205,8 @@ export class MediaReceiver {
   #peerTier: number | null = null;
   #peerFecDepth = -1;
   #started = false;
+  #interarrivalJitterMs = 0;
+  #lastTransit: number | null = null;
 
   constructor(opts: { opener: FrameOpener; jitter?: JitterBufferOptions }) {
     this.#opener = opts.opener;
@@ -245,7 +249,17 @@ export class MediaReceiver {
       if (r === 'accepted' && !f.recovered) outcome = 'accepted';
       else if (r === 'late' && !f.recovered && outcome !== 'accepted') outcome = 'late';
     }
+    if (outcome === 'accepted') this.#recordTransit(arrivalMs - header.timestamp / 48);
     return outcome;
+  }
+
+  #recordTransit(transit: number): void {
+    if (this.#lastTransit !== null) {
+      const d = Math.abs(transit - this.#lastTransit);
+      // A jump of a second or more is a stream restart or a DTX pause, not jitter.
+      if (d < 1000) this.#interarrivalJitterMs += (d - this.#interarrivalJitterMs) / 16;
+    }
+    this.#lastTransit = transit;
   }
 
   /** Exactly 20 ms of audio to play now. */
@@ -271,6 +285,7 @@ export class MediaReceiver {
       duplicates: j.duplicates,
       highestSeq: this.#highestSeq,
       peerTier: this.#peerTier,
+      interarrivalJitterMs: this.#interarrivalJitterMs,
       jitter: j,
     };
   }
