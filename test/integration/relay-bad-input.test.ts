@@ -6,6 +6,7 @@ import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { Identity } from '../../src-main/engine/identity/identity.ts';
+import { newCallId } from '../../src-main/engine/call/call.ts';
 import type { ClientToRelay } from '../../src-shared/relay-protocol.ts';
 import { hostileClient } from '../support/hostile-quic.ts';
 import {
@@ -33,7 +34,7 @@ after(async () => {
 /** The well-behaved pair can still set up a call through the relay. */
 async function relayStillServes(): Promise<void> {
   assert.equal(relay.proc.child.exitCode, null, `relay exited: ${relay.proc.stderr.slice(-2000)}`);
-  const callId = randomBytes(16).toString('base64url');
+  const callId = newCallId();
   const invited = nextLinkEvent(bob.link, 'signal', (s) => s.callId === callId, 5000);
   await alice.link.sendSignal(bob.identity.fingerprint, callId, { kind: 'invite', direct: false });
   await invited;
@@ -41,12 +42,6 @@ async function relayStillServes(): Promise<void> {
     kind: 'hangup',
     reason: 'cancelled',
   });
-}
-
-async function health(): Promise<Record<string, unknown>> {
-  const before = relay.proc.events.length;
-  relay.proc.child.kill('SIGUSR1');
-  return relay.proc.waitFor((e) => e.event === 'health' && relay.proc.events.indexOf(e) >= before);
 }
 
 const fp = () => Identity.generate().fingerprint;
@@ -64,7 +59,7 @@ const nearMessage = fc.oneof(
   fc.record({
     t: fc.constant('signal'),
     to: fc.oneof(fc.string(), fc.constant('TO_BOB')),
-    callId: fc.oneof(fc.string(), fc.constant(randomBytes(16).toString('base64url'))),
+    callId: fc.oneof(fc.string(), fc.constant(newCallId())),
     signal: fc.oneof(
       fc.jsonValue(),
       fc.record({
@@ -116,7 +111,7 @@ describe('relay under hostile input', () => {
       sock.close();
     }
     await relayStillServes();
-    const h = await health();
+    const h = await relay.health();
     // Loopback may drop some of a burst; what arrived was classified and counted, not fatal.
     const media = h.media as {
       unknown: number;
@@ -155,7 +150,7 @@ describe('relay under hostile input', () => {
   });
 
   test('well-framed but malformed or misaddressed messages, after registration', async () => {
-    const before = await health();
+    const before = await relay.health();
     await fc.assert(
       fc.asyncProperty(fc.array(nearMessage, { minLength: 1, maxLength: 10 }), async (msgs) => {
         const mallory = await startClient(relay);
@@ -179,12 +174,11 @@ describe('relay under hostile input', () => {
     const mallory = await startClient(relay);
     try {
       for (let i = 0; i < 5; i++) {
-        await mallory.link.sendSignal(
-          bob.identity.fingerprint,
-          randomBytes(16).toString('base64url'),
-          { kind: 'accept', direct: true },
-        );
-        await mallory.link.sendSignal(fp(), randomBytes(16).toString('base64url'), {
+        await mallory.link.sendSignal(bob.identity.fingerprint, newCallId(), {
+          kind: 'accept',
+          direct: true,
+        });
+        await mallory.link.sendSignal(fp(), newCallId(), {
           kind: 'hangup',
           reason: 'normal',
         });
@@ -193,7 +187,7 @@ describe('relay under hostile input', () => {
     } finally {
       await mallory.close();
     }
-    const h = await health();
+    const h = await relay.health();
     assert.ok(
       (h.malformedSignals as number) > (before.malformedSignals as number),
       'off-schema messages are counted',
@@ -213,14 +207,12 @@ describe('relay under hostile input', () => {
       const sends: Promise<void>[] = [];
       for (let i = 0; i < 300; i++) {
         sends.push(
-          flooder.link
-            .sendSignal(fp(), randomBytes(16).toString('base64url'), { kind: 'ringing' })
-            .catch(() => undefined),
+          flooder.link.sendSignal(fp(), newCallId(), { kind: 'ringing' }).catch(() => undefined),
         );
       }
       await Promise.all(sends);
       await new Promise((r) => setTimeout(r, 300));
-      const h = await health();
+      const h = await relay.health();
       assert.ok(
         ((h.drops as Record<string, number>)['rate-limited'] ?? 0) > 100,
         JSON.stringify(h.drops),

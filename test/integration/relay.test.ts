@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { Identity } from '../../src-main/engine/identity/identity.ts';
+import { newCallId } from '../../src-main/engine/call/call.ts';
 import { QuicEndpoint } from '../../src-main/engine/transport/endpoint.ts';
 import { StunClient } from '../../src-main/engine/nat/stun-client.ts';
 import { RelayMediaChannel } from '../../src-main/engine/transport/relay-media-frame.ts';
@@ -23,8 +24,6 @@ import {
   type TestClient,
 } from '../support/relay-harness.ts';
 
-const newCallId = () => randomBytes(16).toString('base64url');
-
 let relay: RunningRelay;
 const clients: TestClient[] = [];
 async function client(opts: Parameters<typeof startClient>[1] = {}): Promise<TestClient> {
@@ -40,16 +39,6 @@ after(async () => {
   await Promise.all(clients.map((c) => c.close()));
   await relay.stop();
 });
-
-async function metrics(): Promise<Record<string, unknown>> {
-  relay.proc.child.kill('SIGUSR1');
-  const seen = relay.proc.events.filter((e) => e.event === 'health').length;
-  return relay.proc.waitFor(
-    (e) =>
-      e.event === 'health' &&
-      relay.proc.events.filter((x) => x.event === 'health').indexOf(e) >= seen,
-  );
-}
 
 /** A UDP socket acting as a client's media socket on the relay's media plane. */
 async function mediaSocket(): Promise<dgram.Socket> {
@@ -110,7 +99,7 @@ describe('wzp relay', () => {
     } finally {
       await ep.close();
     }
-    const m = await metrics();
+    const m = await relay.health();
     assert.ok(((m.drops as Record<string, number>)['bad-signature'] ?? 0) >= 1);
   });
 
@@ -137,7 +126,7 @@ describe('wzp relay', () => {
     const closed = await conn.closed;
     assert.match(closed.reason, /registration timeout/);
     assert.ok(!got.some((m) => m.t === 'presence' || m.t === 'call-error'));
-    const m = await metrics();
+    const m = await relay.health();
     assert.ok(((m.drops as Record<string, number>).unregistered ?? 0) >= 2);
   });
 
@@ -355,7 +344,7 @@ describe('wzp relay', () => {
       assert.equal(recvA.length, 20);
       assert.ok(recvB.every((p) => p.toString().startsWith('a->b')));
       assert.ok(recvA.every((p) => p.toString().startsWith('b->a')));
-      const m = await metrics();
+      const m = await relay.health();
       const drops = (
         (m.media as Record<string, unknown>).forwarder as { drops: Record<string, number> }
       ).drops;

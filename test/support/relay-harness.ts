@@ -16,6 +16,8 @@ export interface RunningRelay {
   fingerprint: Fingerprint;
   identityFile: string;
   dir: string;
+  /** Ask for a health line (SIGUSR1) and return it: the relay's metrics right now. */
+  health(): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
 }
 
@@ -53,6 +55,15 @@ export async function startRelay(
     fingerprint: ev.fingerprint as Fingerprint,
     identityFile,
     dir,
+    health() {
+      const before = proc.events.length;
+      proc.child.kill('SIGUSR1');
+      return proc.waitFor(
+        (e) => e.event === 'health' && proc.events.indexOf(e) >= before,
+        10_000,
+        'a health line',
+      );
+    },
     async stop() {
       await proc.stop('SIGTERM');
       if (!opts.identityFile) rmSync(dir, { recursive: true, force: true });
