@@ -58,14 +58,9 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
     link.on('call-error', ({ callId, reason }) => this.#calls.get(callId)?.onCallError(reason));
     link.on('media-grant', (grant) => this.#onGrant(grant));
     // Only the peer of a call with a direct attempt under way may connect to us directly.
-    endpoint.setAcceptPeer((fp) =>
-      [...this.#calls.values()].some((c) => c.peer === fp && c.directAttempt?.result === null),
-    );
+    endpoint.setAcceptPeer((fp) => this.#attemptAwaiting(fp) !== undefined);
     endpoint.on('connection', (conn) => {
-      const call = [...this.#calls.values()].find(
-        (c) => c.peer === conn.peer.fingerprint && c.directAttempt?.result === null,
-      );
-      if (!call?.directAttempt?.acceptConnection(conn))
+      if (!this.#attemptAwaiting(conn.peer.fingerprint)?.acceptConnection(conn))
         void conn.close('no direct attempt for this peer');
     });
   }
@@ -174,6 +169,14 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
     incoming.setPeerWantsDirect(signal.direct);
     void this.link.sendSignal(from, callId, { kind: 'ringing' }).catch(() => undefined);
     this.emit('incoming', incoming);
+  }
+
+  /** The unfinished direct attempt of our call with `peer`, if there is one. */
+  #attemptAwaiting(peer: Fingerprint): DirectAttempt | undefined {
+    for (const c of this.#calls.values()) {
+      if (c.peer === peer && c.directAttempt?.result === null) return c.directAttempt;
+    }
+    return undefined;
   }
 
   #maybeStartDirect(call: Call): void {
