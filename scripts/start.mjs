@@ -3,7 +3,10 @@
 // build.ts), then launches Electron on the bundled main. Where Electron cannot run (its binary
 // cannot be downloaded or started, there is no display, or it exits before its window opens), it
 // says so in one paragraph and starts the same app in the web host instead, printing its URL.
-// Both hosts run the built-in loopback relay when no relay is configured.
+// Both hosts run the built-in loopback relay when no relay is configured. A second start while
+// the app runs says so and exits (Electron's single-instance lock; the web host's lock file).
+// `npm start -- --profile NAME` runs another identity beside the default one (its own data
+// directory; both use the one built-in relay), e.g. to try a call on one computer.
 // Environment: WZP_ELECTRON_BINARY (an Electron binary to use instead of the `electron`
 // package's), WZP_NO_ELECTRON=1 (go straight to the web host), WZP_BUILD_DIR (builds; default
 // dist/; keep it inside the checkout, where the main bundle finds node_modules),
@@ -13,6 +16,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const buildDir = resolve(process.env.WZP_BUILD_DIR ?? join(root, 'dist'));
@@ -25,6 +29,25 @@ const READY_LINE = 'wzp:ready';
 const ALREADY_RUNNING_LINE = 'wzp:already-running';
 
 const say = (msg) => process.stdout.write(`wz-phone: ${msg}\n`);
+
+// The same rule as src-main/app/profile.ts (this script runs without TypeScript).
+const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/;
+let profile = null;
+try {
+  const { values } = parseArgs({ options: { profile: { type: 'string' } }, strict: true });
+  profile = values.profile ?? null;
+} catch (e) {
+  process.stderr.write(`wz-phone: ${e.message} (the only option is --profile NAME)\n`);
+  process.exit(2);
+}
+if (profile !== null && !PROFILE_NAME.test(profile)) {
+  process.stderr.write(
+    `wz-phone: bad profile name "${profile.slice(0, 40)}": use letters, digits, '-' and '_' (at most 32)\n`,
+  );
+  process.exit(2);
+}
+const profileArgs = profile === null ? [] : ['--profile', profile];
+const whose = profile === null ? '' : ` (profile "${profile}")`;
 
 /** The child that runs the app now (Electron or the web host); Ctrl-C is passed on to it. */
 let current = null;
@@ -147,7 +170,7 @@ function launchElectron(binary) {
   return new Promise((resolveLaunch) => {
     const env = { ...process.env, WZP_REPORT_READY: '1' };
     delete env.ELECTRON_RUN_AS_NODE;
-    const child = spawn(binary, [join(electronDir, 'main.mjs')], {
+    const child = spawn(binary, [join(electronDir, 'main.mjs'), ...profileArgs], {
       cwd: root,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -186,7 +209,8 @@ function launchElectron(binary) {
     child.on('exit', (code, signal) => {
       clearTimeout(patience);
       if (alreadyRunning) {
-        say('the app is already running; its window was brought to the front.');
+        say(`the app is already running${whose}; its window was brought to the front.`);
+        say('to run a second identity beside it, start with: npm start -- --profile NAME');
         process.exit(0);
       }
       if (ready || stopping) process.exit(stopping ? 0 : (code ?? 0));
@@ -210,11 +234,13 @@ function startWebHost() {
       '--json',
       '--renderer-dir',
       rendererDir,
+      ...profileArgs,
     ],
     { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   current = child;
   let listening = false;
+  let alreadyRunning = false;
   const slow = setTimeout(() => {
     if (!listening) say('the web host has not started after a minute; still waiting…');
   }, WEB_START_TIMEOUT_MS);
@@ -230,13 +256,25 @@ function startWebHost() {
       process.stdout.write(line + '\n');
       return;
     }
+    if (ev?.event === 'already-running') {
+      alreadyRunning = true;
+      say(
+        `the app is already running${whose} in the web host (pid ${ev.pid})` +
+          (typeof ev.url === 'string' ? `; open this address: ${ev.url}` : '.'),
+      );
+      say('to run a second identity beside it, start with: npm start -- --profile NAME');
+      return;
+    }
     if (ev?.event !== 'listening' || typeof ev.url !== 'string') return;
     listening = true;
     clearTimeout(slow);
-    say('the app is running in the web host. Open this address in a browser on this machine:');
+    say(
+      `the app is running in the web host${whose}. Open this address in a browser on this machine:`,
+    );
     process.stdout.write(`\n    ${ev.url}\n\n`);
     if (ev.relay) {
-      say(`built-in relay on ${ev.relay.address}, fingerprint ${ev.relay.fingerprint}`);
+      const by = ev.relay.runBy === 'other' ? ' (run by another profile)' : '';
+      say(`built-in relay on ${ev.relay.address}${by}, fingerprint ${ev.relay.fingerprint}`);
     } else {
       say('using the relay configured in the app settings');
     }
@@ -252,6 +290,7 @@ function startWebHost() {
       say('stopped.');
       process.exit(0);
     }
+    if (alreadyRunning) process.exit(0);
     if (!listening)
       say(`the web host stopped before it was ready (${signal ?? `exit code ${code}`}).`);
     process.exit(code ?? 1);

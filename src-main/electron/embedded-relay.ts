@@ -5,16 +5,24 @@
 // the user's relay; on later starts the relay runs again whenever the configured relay is this
 // one (same fingerprint), on the same port when it is free. A relay the user chose elsewhere is
 // left alone. Pure Node: no `electron` import, so the web host shares it.
+// One per machine user: every profile (profile.ts) gives the default profile's data directory
+// here, and `relay.lock` there names the running one. A profile that starts while another runs
+// the relay uses that one (so two profiles can call each other), and takes it over on the same
+// port when its owner quits.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
 import { parseHostPort } from '../../src-shared/relay-protocol.ts';
 import type { RelaySettings } from '../app/app-service.ts';
+import { InstanceLock, processAlive } from '../app/instance-lock.ts';
 import { Identity, loadIdentity, saveIdentity } from '../engine/identity/identity.ts';
 import { RelayServer } from '../relay/relay-server.ts';
 
 export const RELAY_IDENTITY_FILE = 'relay-identity.json';
+export const RELAY_LOCK_FILE = 'relay.lock';
+/** How often a profile using another one's relay checks that its owner still runs. */
+const OWNER_CHECK_MS = 2000;
 /** The QUIC port tried first on first run (STUN and relayed media on the next one). */
 export const DEFAULT_EMBEDDED_RELAY_PORT = 7000;
 const LOOPBACK = '127.0.0.1';
@@ -62,7 +70,7 @@ export function loadOrCreateRelayIdentity(path: string): Identity {
 }
 
 export interface EmbeddedRelayOptions {
-  /** The app's data directory; the relay identity is kept there. */
+  /** The default profile's data directory; the relay identity and its lock are kept there. */
   dataDir: string;
   /** The QUIC port tried first on first run; 0 means any free port. */
   defaultPort?: number;
@@ -76,28 +84,48 @@ export interface EmbeddedRelayInfo {
   stunAddress: string;
   fingerprint: Fingerprint;
   identityFile: string;
+  /** This process runs it, or another app instance (another profile) does and we use it. */
+  runBy: 'this' | 'other';
 }
 
 export class EmbeddedRelay {
   readonly identityFile: string;
+  readonly lockFile: string;
   readonly #opts: EmbeddedRelayOptions;
   #server: RelayServer | null = null;
+  #lock: InstanceLock | null = null;
+  /** The relay another instance runs, which we use while it lives. */
+  #joined: { address: string; fingerprint: Fingerprint; timer: NodeJS.Timeout } | null = null;
+  #takingOver = false;
   #closed = false;
 
   constructor(opts: EmbeddedRelayOptions) {
     this.#opts = opts;
     this.identityFile = join(opts.dataDir, RELAY_IDENTITY_FILE);
+    this.lockFile = join(opts.dataDir, RELAY_LOCK_FILE);
   }
 
-  /** The running relay, or null when the user's relay is elsewhere (or it is not started). */
+  /** The relay in use, or null when the user's relay is elsewhere (or it is not started). */
   get info(): EmbeddedRelayInfo | null {
     const s = this.#server;
-    if (!s) return null;
+    if (s) {
+      return {
+        address: s.quicAddress,
+        stunAddress: s.stunAddress,
+        fingerprint: s.fingerprint,
+        identityFile: this.identityFile,
+        runBy: 'this',
+      };
+    }
+    const j = this.#joined;
+    if (!j) return null;
+    const hp = parseHostPort(j.address);
     return {
-      address: s.quicAddress,
-      stunAddress: s.stunAddress,
-      fingerprint: s.fingerprint,
+      address: j.address,
+      stunAddress: hp ? `${hp.host}:${hp.port + 1}` : '',
+      fingerprint: j.fingerprint,
       identityFile: this.identityFile,
+      runBy: 'other',
     };
   }
 
@@ -111,19 +139,88 @@ export class EmbeddedRelay {
       configured === null || existsSync(this.identityFile) ? this.#identity().fingerprint : null;
     const plan = planEmbeddedRelay(configured, own, this.#opts.defaultPort ?? 0);
     if (!plan.run) return null;
-    if (!this.#server) this.#server = await this.#start(plan.ports);
+    if (!this.#server && !this.#joined) {
+      const fingerprint = this.#identity().fingerprint;
+      const other = this.#runningElsewhere(fingerprint);
+      if (other) {
+        this.#join(other, fingerprint);
+      } else {
+        this.#server = await this.#start(plan.ports);
+        this.#takeLock();
+      }
+    }
     if (this.#closed) {
       await this.close();
       return null;
     }
-    return { address: this.#server.quicAddress, fingerprint: this.#server.fingerprint };
+    const info = this.info;
+    return info ? { address: info.address, fingerprint: info.fingerprint } : null;
   };
 
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#joined) clearInterval(this.#joined.timer);
+    this.#joined = null;
     const s = this.#server;
     this.#server = null;
     await s?.shutdown('the app is closing');
+    this.#lock?.release();
+    this.#lock = null;
+  }
+
+  /** The address of our relay as another live instance runs it, if one does. */
+  #runningElsewhere(fingerprint: Fingerprint): string | null {
+    const owner = InstanceLock.read(this.lockFile);
+    if (!owner || !processAlive(owner.pid)) return null;
+    const { address, fingerprint: theirs } = owner.info;
+    if (theirs !== fingerprint || !address || !parseHostPort(address)) return null;
+    return address;
+  }
+
+  #join(address: string, fingerprint: Fingerprint): void {
+    const timer = setInterval(() => void this.#checkOwner(), OWNER_CHECK_MS);
+    timer.unref();
+    this.#joined = { address, fingerprint, timer };
+  }
+
+  /** While we use another instance's relay: when it quits, run the relay on its port. */
+  async #checkOwner(): Promise<void> {
+    const j = this.#joined;
+    if (!j || this.#closed || this.#takingOver) return;
+    if (this.#runningElsewhere(j.fingerprint) === j.address) return;
+    const hp = parseHostPort(j.address);
+    if (!hp) return;
+    this.#takingOver = true;
+    try {
+      const server = await this.#start([hp.port]);
+      if (this.#closed) {
+        await server.shutdown('the app is closing');
+        return;
+      }
+      clearInterval(j.timer);
+      this.#joined = null;
+      this.#server = server;
+      this.#takeLock();
+    } catch {
+      // The port is taken (another profile was quicker, or something else): check again later.
+    } finally {
+      this.#takingOver = false;
+    }
+  }
+
+  #takeLock(): void {
+    const s = this.#server;
+    if (!s) return;
+    try {
+      const r = InstanceLock.acquire(this.lockFile, {
+        address: s.quicAddress,
+        fingerprint: s.fingerprint,
+      });
+      // Lost a race with another instance that started its own: both run, each is used by its own.
+      if (r.held) this.#lock = r.lock;
+    } catch {
+      // A lock we cannot write only costs other profiles the sharing.
+    }
   }
 
   #identity(): Identity {

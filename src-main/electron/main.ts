@@ -4,6 +4,8 @@
 // sender frame and validated against the contract, audio over a MessagePort, the identity seed
 // sealed with safeStorage where the platform has a secret store, and the tray. With no relay
 // configured it runs the built-in loopback relay (embedded-relay.ts) and makes it the user's.
+// `--profile NAME` (or WZP_PROFILE) runs a separate identity with its own data directory and
+// its own single-instance lock; the built-in relay stays with the default profile's directory.
 import {
   BrowserWindow,
   Menu,
@@ -26,6 +28,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { IPC_CHANNELS } from '../../src-shared/ipc-contract.ts';
 import { AppService } from '../app/app-service.ts';
+import { parseProfileName, profileDataDir, profileFromArgv } from '../app/profile.ts';
 import { FileSeedStore, type SecretCodec } from '../app/seed-store.ts';
 import type { SoftphoneFactory } from '../app/softphone-factory.ts';
 import { DEFAULT_EMBEDDED_RELAY_PORT, EmbeddedRelay, parseRelayPort } from './embedded-relay.ts';
@@ -55,10 +58,17 @@ protocol.registerSchemesAsPrivileged([
 app.enableSandbox();
 // Run from the checkout (`npm start` launches dist/electron/main.mjs, not a package), Electron
 // would call the app "Electron" and keep its data there; use the packaged app's name and place.
-if (!app.isPackaged) {
-  app.setName('wz-phone');
-  app.setPath('userData', join(app.getPath('appData'), 'wz-phone'));
+if (!app.isPackaged) app.setName('wz-phone');
+const fromArgv = profileFromArgv(process.argv);
+const profile =
+  fromArgv.ok && fromArgv.profile === null ? parseProfileName(process.env.WZP_PROFILE) : fromArgv;
+if (!profile.ok) {
+  process.stderr.write(`wz-phone: ${profile.error}\n`);
+  process.exit(2);
 }
+const DEFAULT_DATA_DIR = join(app.getPath('appData'), 'wz-phone');
+// Before the single-instance lock, which is per user-data directory: one lock per profile.
+app.setPath('userData', profileDataDir(DEFAULT_DATA_DIR, profile.profile));
 
 // Counted for diagnostics; an untrusted sender never reaches the app service.
 const invalid = { untrustedSender: 0 };
@@ -122,7 +132,7 @@ async function start(): Promise<void> {
 
   const dataDir = app.getPath('userData');
   const relay = new EmbeddedRelay({
-    dataDir,
+    dataDir: DEFAULT_DATA_DIR,
     defaultPort: parseRelayPort(process.env.WZP_EMBEDDED_RELAY_PORT) ?? DEFAULT_EMBEDDED_RELAY_PORT,
   });
   const service = new AppService({
@@ -161,7 +171,10 @@ async function start(): Promise<void> {
   await service.start();
   tray.update(service.snapshot());
   const r = relay.info;
-  if (r) console.log(`wz-phone: built-in relay on ${r.address} (fingerprint ${r.fingerprint})`);
+  if (r) {
+    const by = r.runBy === 'other' ? ', run by another profile' : '';
+    console.log(`wz-phone: built-in relay on ${r.address} (fingerprint ${r.fingerprint}${by})`);
+  }
 
   createWindow(tray, service);
   app.on('activate', () => showWindow());

@@ -4,12 +4,18 @@
 // The engine factory is loaded lazily so the demo runs even where the engine cannot. Like the
 // Electron shell, it runs the built-in loopback relay when no relay is configured (first run) or
 // the configured relay is the built-in one; --no-embedded-relay turns that off.
+// One web host per data directory: a second start on the same one prints where the first runs
+// (exit code 3, with --json an `already-running` event) instead of sharing its identity.
+// --profile NAME picks a second data directory beside the default (profile.ts); the built-in
+// relay stays in the default one, shared by every profile that runs.
 import { parseArgs } from 'node:util';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { AppService } from '../app/app-service.ts';
+import { InstanceLock } from '../app/instance-lock.ts';
+import { parseProfileName, profileDataDir } from '../app/profile.ts';
 import { isSoftphoneFactoryModule } from '../app/softphone-factory.ts';
 import {
   DEFAULT_EMBEDDED_RELAY_PORT,
@@ -37,6 +43,7 @@ const { values } = parseArgs({
     'softphone-module': { type: 'string' },
     'relay-port': { type: 'string' },
     'no-embedded-relay': { type: 'boolean', default: false },
+    profile: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
   strict: true,
@@ -48,11 +55,32 @@ const relayPortText = values['relay-port'] ?? process.env.WZP_EMBEDDED_RELAY_POR
 const relayPort =
   relayPortText === undefined ? DEFAULT_EMBEDDED_RELAY_PORT : parseRelayPort(relayPortText);
 if (relayPort === null) fail(`bad built-in relay port "${relayPortText}" (0..65534)`);
-const dataDir = resolve(
+const profile = parseProfileName(values.profile ?? process.env.WZP_PROFILE);
+if (!profile.ok) fail(profile.error);
+const defaultDataDir = resolve(
   values['data-dir'] ??
     process.env.WZP_WEB_DATA_DIR ??
     join(process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'wz-phone-web'),
 );
+const dataDir = profileDataDir(defaultDataDir, profile.profile);
+const who = profile.profile === null ? 'the default profile' : `profile "${profile.profile}"`;
+const instance = InstanceLock.acquire(join(dataDir, 'web-host.lock'));
+if (!instance.held) {
+  const url = instance.owner.info.url ?? null;
+  if (values.json) {
+    process.stdout.write(
+      JSON.stringify({ event: 'already-running', pid: instance.owner.pid, url, dataDir }) + '\n',
+    );
+  } else {
+    process.stderr.write(
+      `wzp web: already running for ${who} (pid ${instance.owner.pid})` +
+        (url ? `; open ${url}` : '') +
+        '\n',
+    );
+  }
+  process.exit(3);
+}
+const lock = instance.lock;
 const modulePath = values['softphone-module']
   ? resolve(values['softphone-module'])
   : ENGINE_FACTORY;
@@ -72,7 +100,7 @@ if (!existsSync(join(rendererDir, 'index.html'))) {
 const log = { info: () => {}, warn: (m: string) => process.stderr.write(`wzp web: ${m}\n`) };
 const relay = values['no-embedded-relay']
   ? null
-  : new EmbeddedRelay({ dataDir, defaultPort: relayPort });
+  : new EmbeddedRelay({ dataDir: defaultDataDir, defaultPort: relayPort });
 const app = new AppService({
   dataDir,
   softphoneFactory: mod.createSoftphone,
@@ -86,12 +114,19 @@ try {
 } catch (e) {
   await app.close().catch(() => {});
   await relay?.close().catch(() => {});
+  lock.release();
   fail((e as Error).message);
 }
+lock.update({ url: host.url });
 
 const builtIn = relay?.info ?? null;
 const relayInfo = builtIn
-  ? { address: builtIn.address, fingerprint: builtIn.fingerprint, builtIn: true }
+  ? {
+      address: builtIn.address,
+      fingerprint: builtIn.fingerprint,
+      builtIn: true,
+      runBy: builtIn.runBy,
+    }
   : null;
 if (values.json) {
   process.stdout.write(
@@ -100,6 +135,7 @@ if (values.json) {
       url: host.url,
       origin: host.origin,
       dataDir,
+      profile: profile.profile,
       relay: relayInfo,
     }) + '\n',
   );
@@ -109,7 +145,10 @@ if (values.json) {
     `  open: ${host.url}`,
     `  data: ${dataDir}`,
   ];
-  if (relayInfo) lines.push(`  built-in relay: ${relayInfo.address} (${relayInfo.fingerprint})`);
+  if (relayInfo) {
+    const by = relayInfo.runBy === 'other' ? ', run by another profile' : '';
+    lines.push(`  built-in relay: ${relayInfo.address} (${relayInfo.fingerprint}${by})`);
+  }
   process.stdout.write(lines.join('\n') + '\n');
 }
 
@@ -121,6 +160,7 @@ const stop = (): void => {
     .close()
     .then(() => app.close())
     .then(() => relay?.close())
+    .then(() => lock.release())
     .catch((e: unknown) => log.warn(`while stopping: ${String(e)}`))
     .finally(() => process.exit(0));
 };

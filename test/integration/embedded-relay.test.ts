@@ -1,7 +1,9 @@
 // The built-in relay for real, on loopback: an AppService on the real engine with the host's
 // EmbeddedRelay hook registers on first run with nothing configured; the next start reuses the
 // same relay identity and port; a taken port moves the relay and the saved setting with it; a
-// relay the user chose elsewhere starts nothing and creates no relay identity.
+// relay the user chose elsewhere starts nothing and creates no relay identity. Two profiles (two
+// data directories, one relay directory): the second uses the relay the first runs, they can
+// see each other online, and when the first quits the second runs the relay on the same port.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
@@ -26,8 +28,8 @@ async function until(what: string, cond: () => boolean, ms = 8000): Promise<void
 
 const silent = pino({ level: 'silent' });
 
-async function host(dataDir: string) {
-  const relay = new EmbeddedRelay({ dataDir, defaultPort: 0, logger: silent });
+async function host(dataDir: string, relayDir = dataDir) {
+  const relay = new EmbeddedRelay({ dataDir: relayDir, defaultPort: 0, logger: silent });
   const app = new AppService({
     dataDir,
     softphoneFactory: createSoftphone,
@@ -120,6 +122,48 @@ describe('built-in relay', () => {
       assert.equal(existsSync(join(dir, RELAY_IDENTITY_FILE)), false);
       assert.deepEqual(h.app.snapshot().settings.relay, mine);
       await h.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('profiles share the running relay and take it over when its owner quits', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wzp-embedded-'));
+    try {
+      const alice = await host(join(dir, 'default'));
+      const bob = await host(join(dir, 'default-bob'), join(dir, 'default'));
+      const a = alice.relay.info;
+      assert.equal(a?.runBy, 'this');
+      assert.equal(bob.relay.info?.runBy, 'other', 'bob starts no relay of his own');
+      assert.equal(bob.relay.info?.address, a?.address);
+      assert.deepEqual(bob.app.snapshot().settings.relay, alice.app.snapshot().settings.relay);
+      for (const h of [alice, bob]) {
+        assert.ok((await h.app.invoke('updateSettings', { directCalls: false })).ok);
+        assert.ok((await h.app.invoke('createIdentity', {})).ok);
+      }
+      const bobFp = bob.app.snapshot().identity?.fingerprint;
+      assert.ok(bobFp);
+      assert.ok(
+        (await alice.app.invoke('addContact', { name: 'Bob', fingerprint: bobFp, source: 'typed' }))
+          .ok,
+      );
+      await until('Alice sees Bob online on the one relay', () => {
+        return alice.app.snapshot().contacts[0]?.online === true;
+      });
+
+      await alice.close();
+      await until(
+        'Bob runs the relay on the same port',
+        () => bob.relay.info?.runBy === 'this',
+        10_000,
+      );
+      assert.equal(bob.relay.info?.address, a?.address);
+      await until(
+        'Bob registered again',
+        () => bob.app.snapshot().relay.state === 'registered',
+        15_000,
+      );
+      await bob.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

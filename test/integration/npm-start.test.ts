@@ -3,7 +3,9 @@
 // paragraph and starts the web host, whose printed URL serves the app (checked over HTTP), with
 // the built-in relay; Ctrl-C (SIGTERM here) stops it with nothing left listening. With a stand-in
 // Electron that reports its window open, it builds the bundles, launches Electron on the bundled
-// main, starts no web host, and passes Ctrl-C on. Builds go to a temporary directory.
+// main, starts no web host, and passes Ctrl-C on. A second start of the same profile says the app
+// is already running (and where), `--profile NAME` starts a second identity on the same built-in
+// relay, and a bad profile name is one line and exit code 2. Builds go to a temporary directory.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -20,11 +22,13 @@ interface Run {
   out: string[];
   err: string[];
   waitFor(re: RegExp, ms?: number): Promise<RegExpExecArray>;
+  /** Its exit code, once it exits by itself. */
+  exited: Promise<number | null>;
   stop(): Promise<number | null>;
 }
 
-function runStart(env: Record<string, string>): Run {
-  const child = spawn(process.execPath, [join(ROOT, 'scripts', 'start.mjs')], {
+function runStart(env: Record<string, string>, args: string[] = []): Run {
+  const child = spawn(process.execPath, [join(ROOT, 'scripts', 'start.mjs'), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -45,6 +49,7 @@ function runStart(env: Record<string, string>): Run {
     child,
     out,
     err,
+    exited,
     waitFor(re, ms = 8000) {
       return new Promise((res, rej) => {
         const check = (): void => {
@@ -115,13 +120,16 @@ describe('npm start', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function start(name: string, env: Record<string, string>): Run {
-    const r = runStart({
-      WZP_BUILD_DIR: buildDir,
-      WZP_WEB_DATA_DIR: join(dir, name, 'data'),
-      WZP_EMBEDDED_RELAY_PORT: '0',
-      ...env,
-    });
+  function start(name: string, env: Record<string, string>, args: string[] = []): Run {
+    const r = runStart(
+      {
+        WZP_BUILD_DIR: buildDir,
+        WZP_WEB_DATA_DIR: join(dir, name, 'data'),
+        WZP_EMBEDDED_RELAY_PORT: '0',
+        ...env,
+      },
+      args,
+    );
     runs.push(r);
     return r;
   }
@@ -201,5 +209,39 @@ describe('npm start', () => {
     await r.waitFor(/the app is already running/, 20_000);
     assert.equal(await r.stop(), 0);
     assert.equal(r.out.filter((l) => /Electron cannot run|web host/.test(l)).length, 0);
+  });
+
+  test('a second start says the app runs; --profile is a second identity on the same relay', async () => {
+    const web = { WZP_NO_ELECTRON: '1' };
+    const first = start('profiles', web);
+    const [, url] = await first.waitFor(/^\s+(http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)$/, 20_000);
+    const [, relayAddress] = await first.waitFor(
+      /built-in relay on (127\.0\.0\.1:\d+), fingerprint/,
+    );
+
+    const again = start('profiles', web);
+    const [line] = await again.waitFor(/already running.*$/, 20_000);
+    assert.ok(line.includes(`open this address: ${url}`), line);
+    await again.waitFor(/npm start -- --profile NAME/);
+    assert.equal(await again.exited, 0);
+    assert.equal((await fetchApp(url ?? '')).status, 200, 'the first one is untouched');
+
+    const bob = start('profiles', web, ['--profile', 'bob']);
+    const [, bobUrl] = await bob.waitFor(/^\s+(http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)$/, 20_000);
+    assert.notEqual(bobUrl, url);
+    await bob.waitFor(/web host \(profile "bob"\)/);
+    const [, bobRelay] = await bob.waitFor(
+      /built-in relay on (127\.0\.0\.1:\d+) \(run by another profile\), fingerprint/,
+    );
+    assert.equal(bobRelay, relayAddress);
+    await bob.waitFor(new RegExp(`data in ${join(dir, 'profiles', 'data-bob')}\\.`));
+    assert.equal(await bob.stop(), 0);
+    assert.equal(await first.stop(), 0);
+
+    const bad = start('profiles', web, ['--profile', '../evil']);
+    assert.equal(await bad.exited, 2);
+    assert.deepEqual(bad.err, [
+      `wz-phone: bad profile name "../evil": use letters, digits, '-' and '_' (at most 32)`,
+    ]);
   });
 });
