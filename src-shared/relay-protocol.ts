@@ -87,7 +87,8 @@ export const RelayToClientSchema = z.discriminatedUnion('t', [
     key: z.string().regex(B64URL_32),
     media: HostPortSchema,
   }),
-  z.strictObject({ t: z.literal('replaced') }),
+  /** Another registration of this identity took over (on this relay or another); says where. */
+  z.strictObject({ t: z.literal('replaced'), reason: z.string().max(200).optional() }),
   z.strictObject({ t: z.literal('shutdown'), reason: z.string().max(200) }),
   z.strictObject({ t: z.literal('error'), code: z.string().max(64), message: z.string().max(500) }),
 ]);

@@ -3,6 +3,12 @@
 // address learned from the newest authentic frame), how much (a token bucket per identity), and
 // to whom (the other party of the same call, re-framed under that party's key). No I/O: the UDP
 // plane feeds datagrams in and sends what comes out; the clock is injected.
+//
+// A call whose parties are on two relays of a cluster has a trunk on each relay in place of the
+// remote party's allocation: the peer relay is that allocation's "client". It sends the client
+// frame format (ClientData) on the channel and key this relay granted it (carried over NATS), and
+// this relay sends to it on the channel and key that relay granted in turn. The payload is
+// copied through untouched, so the end-to-end layer is the same on one relay or two.
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import {
   RELAY_COUNTER_MAX,
@@ -84,6 +90,10 @@ export interface ForwarderCounters {
   bindAcks: number;
   allocations: number;
   calls: number;
+  /** Live trunks (calls with the other party on another relay) and their frames. */
+  trunks: number;
+  trunkIn: number;
+  trunkOut: number;
   drops: DropCounts;
 }
 
@@ -106,9 +116,20 @@ interface Bucket {
   refs: number;
 }
 
+/** How this relay sends to the peer relay of a trunk: what that relay granted us. */
+export interface TrunkPeer {
+  channelId: number;
+  key: Buffer;
+  address: string;
+  port: number;
+}
+
 interface Allocation {
   callId: string;
   fingerprint: string;
+  /** Set on a trunk: the peer relay's channel and key, null until it has told us. */
+  trunk: { channelId: number; key: Buffer; counter: number } | null;
+  isTrunk: boolean;
   channelId: number;
   key: Buffer;
   window: ReplayWindow;
@@ -154,6 +175,9 @@ export class MediaForwarder {
   private received = 0;
   private forwarded = 0;
   private bindAcks = 0;
+  private trunks = 0;
+  private trunkIn = 0;
+  private trunkOut = 0;
 
   constructor(opts: MediaForwarderOptions = {}) {
     this.now = opts.now ?? (() => performance.now());
@@ -180,6 +204,30 @@ export class MediaForwarder {
    * allocations of one call are each other's peers; a third party is refused.
    */
   grant(callId: string, partyFingerprint: string): MediaGrant {
+    return this.allocate(callId, partyFingerprint, false);
+  }
+
+  /**
+   * Opens the trunk of `callId` towards the peer relay holding `remoteParty`: an allocation the
+   * peer relay sends that party's frames to (the returned channel and key go to it over NATS).
+   * Idempotent, like grant().
+   */
+  openTrunk(callId: string, remoteParty: string): MediaGrant {
+    return this.allocate(callId, remoteParty, true);
+  }
+
+  /** Tells the trunk of `callId` where and how to send: what the peer relay granted. */
+  connectTrunk(callId: string, peer: TrunkPeer): boolean {
+    const t = this.byCall.get(callId)?.find((a) => a.isTrunk);
+    if (!t || peer.key.length !== RELAY_KEY_LEN) return false;
+    if (t.trunk && t.trunk.channelId === peer.channelId && t.trunk.key.equals(peer.key))
+      return true;
+    t.trunk = { channelId: peer.channelId, key: Buffer.from(peer.key), counter: 0 };
+    t.address = { address: peer.address, port: peer.port };
+    return true;
+  }
+
+  private allocate(callId: string, partyFingerprint: string, isTrunk: boolean): MediaGrant {
     if (typeof callId !== 'string' || callId.length === 0 || callId.length > MAX_ID_LEN) {
       throw new MediaGrantError(
         'bad-argument',
@@ -198,7 +246,9 @@ export class MediaForwarder {
     }
     const parties = this.byCall.get(callId) ?? [];
     // Idempotent so a control-plane retry does not strand the first grant's key.
-    const existing = parties.find((a) => a.fingerprint === partyFingerprint);
+    const existing = parties.find(
+      (a) => a.fingerprint === partyFingerprint && a.isTrunk === isTrunk,
+    );
     if (existing) return { channelId: existing.channelId, key: Buffer.from(existing.key) };
     if (parties.length >= 2)
       throw new MediaGrantError('call-full', `call ${callId} already has two parties`);
@@ -223,6 +273,8 @@ export class MediaForwarder {
     const alloc: Allocation = {
       callId,
       fingerprint: partyFingerprint,
+      trunk: null,
+      isTrunk,
       channelId,
       key: Buffer.from(key),
       window: new ReplayWindow(),
@@ -245,6 +297,7 @@ export class MediaForwarder {
     parties.push(alloc);
     this.byCall.set(callId, parties);
     this.byChannel.set(channelId, alloc);
+    if (isTrunk) this.trunks++;
     return { channelId, key: Buffer.from(key) };
   }
 
@@ -254,6 +307,7 @@ export class MediaForwarder {
     if (!parties) return false;
     for (const a of parties) {
       this.byChannel.delete(a.channelId);
+      if (a.isTrunk) this.trunks--;
       a.bucket.refs--;
       if (a.bucket.refs <= 0) this.buckets.delete(a.fingerprint);
       a.peer = null;
@@ -290,8 +344,9 @@ export class MediaForwarder {
     if (!alloc) return this.drop('unknownChannel', null);
     if (
       type === RelayFrameType.ClientBind &&
-      buf.length !== RELAY_FRAME_HEADER_LEN + RELAY_FRAME_MAC_LEN
+      (alloc.isTrunk || buf.length !== RELAY_FRAME_HEADER_LEN + RELAY_FRAME_MAC_LEN)
     ) {
+      // A peer relay never binds: it knows where we are from the grant.
       return this.drop('malformed', alloc);
     }
     // The window check is cheap and stale replays are the commonest junk: do it before the MAC.
@@ -340,8 +395,26 @@ export class MediaForwarder {
 
     const peer = alloc.peer;
     if (peer === null || peer.address === null) return this.drop('peerAddressUnknown', alloc);
-    if (peer.relayCounter > RELAY_COUNTER_MAX) return this.drop('counterExhausted', alloc);
     const payload = buf.subarray(RELAY_FRAME_HEADER_LEN, buf.length - RELAY_FRAME_MAC_LEN);
+    if (alloc.isTrunk) this.trunkIn++;
+    if (peer.isTrunk) {
+      const t = peer.trunk;
+      if (t === null) return this.drop('peerAddressUnknown', alloc);
+      if (t.counter > RELAY_COUNTER_MAX) return this.drop('counterExhausted', alloc);
+      const data = encodeRelayFrame(
+        RelayFrameType.ClientData,
+        t.channelId,
+        t.counter++,
+        payload,
+        t.key,
+      );
+      peer.txFrames++;
+      peer.txBytes += data.length;
+      this.forwarded++;
+      this.trunkOut++;
+      return { data, address: peer.address.address, port: peer.address.port };
+    }
+    if (peer.relayCounter > RELAY_COUNTER_MAX) return this.drop('counterExhausted', alloc);
     const data = encodeRelayFrame(
       RelayFrameType.RelayData,
       peer.channelId,
@@ -380,6 +453,9 @@ export class MediaForwarder {
       bindAcks: this.bindAcks,
       allocations: this.byChannel.size,
       calls: this.byCall.size,
+      trunks: this.trunks,
+      trunkIn: this.trunkIn,
+      trunkOut: this.trunkOut,
       drops: { ...this.drops },
     };
   }

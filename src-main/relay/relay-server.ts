@@ -2,7 +2,9 @@
 // they register (a signature over a fresh challenge with the key their TLS certificate carries),
 // then tells subscribers who is online, forwards call signals between the two parties of a call
 // and nobody else, grants each party of an accepted call a media allocation on its UDP plane
-// (beside STUN), and drops (and counts) everything malformed, unknown or misaddressed.
+// (beside STUN), and drops (and counts) everything malformed, unknown or misaddressed. In a cluster
+// (RelayState's NATS backend) the other party may be on another relay: signals are routed to it
+// through the state, and the call's media crosses between the two relays' UDP planes on a trunk.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CallSignal } from '../../src-shared/call-signals.ts';
@@ -10,6 +12,7 @@ import type { Fingerprint } from '../../src-shared/fingerprint.ts';
 import {
   formatHostPort,
   parseClientToRelay,
+  parseHostPort,
   registrationMessage,
   type ClientToRelay,
   type RelayToClient,
@@ -24,7 +27,10 @@ import {
   InMemoryRelayState,
   type CallRecord,
   type ClientSession,
+  type InviteOutcome,
   type RelayState,
+  type RoutedCallMessage,
+  type TrunkOffer,
 } from './relay-state.ts';
 import { StunResponder } from './stun-responder.ts';
 import { RelayUdpPlane } from './udp-plane.ts';
@@ -77,12 +83,28 @@ export interface RelayMetrics {
   oversizedSignals: number;
   refusedConnections: number;
   registrationTimeouts: number;
+  /** Signals sent to, and received from, parties on other relays of the cluster. */
+  signalsRouted: number;
+  signalsRoutedIn: number;
+  /** Calls with one party on another relay, and routed messages this relay could not place. */
+  crossRelayCalls: number;
+  routedDropped: number;
+  cluster: ReturnType<RelayState['cluster']>;
   media: ReturnType<RelayUdpPlane['counters']>;
   stun: ReturnType<StunResponder['stats']>;
   quic: QuicEndpoint<ClientToRelay, RelayToClient>['counters'];
 }
 
 const SHUTDOWN_GRACE_MS = 300;
+const REMOTE_GONE: CallSignal = { kind: 'hangup', reason: 'remote-gone' };
+/** Signals of a call already under way: a relay that did not see it start may take it over. */
+const IN_CALL_SIGNALS = new Set<CallSignal['kind']>([
+  'ice-candidate',
+  'direct',
+  'path-switch',
+  'quality',
+  'report',
+]);
 
 class Session implements ClientSession {
   fingerprint: Fingerprint;
@@ -128,7 +150,12 @@ export class RelayServer {
   #callsStarted = 0;
   #callsAnswered = 0;
   #registrationTimeouts = 0;
+  #signalsRouted = 0;
+  #signalsRoutedIn = 0;
+  #crossRelayCalls = 0;
+  #routedDropped = 0;
   #stopping = false;
+  #warnedTrunkAddress = false;
 
   private constructor(
     opts: RelayServerOptions,
@@ -176,6 +203,15 @@ export class RelayServer {
       throw e;
     }
     const server = new RelayServer(opts, endpoint, plane, forwarder, stun);
+    server.#state.start(
+      {
+        presence: (fp, online) => server.#onPresence(fp, online),
+        routed: (m, relay) => server.#onRouted(m, relay),
+        invite: (m, relay) => server.#onRoutedInvite(m, relay),
+        evicted: (session, relay) => server.#onEvicted(session, relay),
+      },
+      { media: server.#trunkMedia() },
+    );
     endpoint.on('connection', (conn) => server.#onConnection(conn));
     endpoint.on('peer-refused', ({ reason }) => server.#log.debug({ reason }, 'handshake refused'));
     server.#log.info(
@@ -213,6 +249,11 @@ export class RelayServer {
       oversizedSignals: oversized,
       refusedConnections: this.#endpoint.counters.refusedPeers,
       registrationTimeouts: this.#registrationTimeouts,
+      signalsRouted: this.#signalsRouted,
+      signalsRoutedIn: this.#signalsRoutedIn,
+      crossRelayCalls: this.#crossRelayCalls,
+      routedDropped: this.#routedDropped,
+      cluster: this.#state.cluster(),
       media: this.#plane.counters(),
       stun: this.#stun.stats(),
       quic: { ...this.#endpoint.counters },
@@ -229,6 +270,7 @@ export class RelayServer {
     for (const t of this.#ringTimers.values()) clearTimeout(t);
     this.#ringTimers.clear();
     await this.#endpoint.close();
+    await this.#state.close();
     await this.#plane.close();
   }
 
@@ -289,7 +331,7 @@ export class RelayServer {
           session.deliver({
             t: 'presence',
             fingerprint: fp,
-            online: this.#state.sessionOf(fp) !== undefined,
+            online: this.#state.locate(fp) !== undefined,
           });
         }
         return;
@@ -321,7 +363,7 @@ export class RelayServer {
     if (session.registrationTimer) clearTimeout(session.registrationTimer);
     const replaced = this.#state.register(session);
     if (replaced) {
-      replaced.deliver({ t: 'replaced' });
+      replaced.deliver({ t: 'replaced', reason: 'this identity registered again on this relay' });
       replaced.close('replaced by a newer registration');
       this.#log.info({ fingerprint: session.fingerprint }, 'registration replaced');
     }
@@ -332,7 +374,6 @@ export class RelayServer {
       stun: formatHostPort(stun.address, stun.port),
     });
     this.#log.info({ fingerprint: session.fingerprint, session: session.id }, 'client registered');
-    if (!replaced) this.#announce(session.fingerprint, true);
   }
 
   #announce(fingerprint: Fingerprint, online: boolean): void {
@@ -348,7 +389,7 @@ export class RelayServer {
         session.deliver({ t: 'call-error', callId, reason: 'self-call' });
         return;
       }
-      const callee = this.#state.sessionOf(to);
+      const callee = this.#state.locate(to);
       if (!callee) {
         this.#drop('offline', session);
         session.deliver({ t: 'call-error', callId, reason: 'offline' });
@@ -367,10 +408,9 @@ export class RelayServer {
         return;
       }
       this.#callsStarted++;
-      const timer = setTimeout(() => this.#ringTimeout(callId), this.#opts.ringTimeoutMs ?? 90_000);
-      timer.unref();
-      this.#ringTimers.set(callId, timer);
-      this.#forward(callee, from, callId, signal);
+      this.#startRingTimer(callId);
+      if (callee.kind === 'local') this.#forward(callee.session, from, callId, signal);
+      else this.#inviteRemote(call, signal, callee.relay);
       this.#log.info({ callId, caller: from, callee: to }, 'call invited');
       return;
     }
@@ -395,10 +435,201 @@ export class RelayServer {
       this.#callsAnswered++;
       this.#clearRingTimer(callId);
     }
-    const target = this.#state.sessionOf(other);
-    if (target) this.#forward(target, from, callId, signal);
+    const target = this.#state.locate(other);
+    if (target?.kind === 'local') this.#forward(target.session, from, callId, signal);
+    else if (target?.kind === 'remote') {
+      // The callee's relay opens its half of the media trunk and offers it with the accept.
+      const trunk = signal.kind === 'accept' ? this.#openTrunk(call, other) : undefined;
+      this.#signalsRouted++;
+      this.#state.route({ kind: 'signal', from, to: other, callId, signal, trunk });
+    }
     if (signal.kind === 'accept') this.#grantMedia(call);
     if (signal.kind === 'reject' || signal.kind === 'hangup') this.#endCall(callId, signal.kind);
+  }
+
+  /** Sends an invite to a callee on another relay; a refusal comes back as the caller's error. */
+  #inviteRemote(call: CallRecord, signal: CallSignal, relay: string): void {
+    this.#crossRelayCalls++;
+    this.#signalsRouted++;
+    void this.#state
+      .routeInvite({ kind: 'signal', from: call.caller, to: call.callee, callId: call.id, signal })
+      .then((outcome) => {
+        if (outcome.ok) return;
+        const still = this.#state.getCall(call.id);
+        if (still !== call || call.state !== 'ringing') return;
+        this.#log.info({ callId: call.id, relay, reason: outcome.reason }, 'routed invite refused');
+        this.#state
+          .sessionOf(call.caller)
+          ?.deliver({ t: 'call-error', callId: call.id, reason: outcome.reason });
+        this.#endCall(call.id, `remote ${outcome.reason}`);
+      });
+  }
+
+  /** An invite from a caller on another relay for a client of ours. */
+  #onRoutedInvite(m: RoutedCallMessage & { kind: 'signal' }, relay: string): InviteOutcome {
+    const callee = this.#state.sessionOf(m.to);
+    if (!callee || this.#stopping) return { ok: false, reason: 'offline' };
+    this.#signalsRoutedIn++;
+    const call: CallRecord = {
+      id: m.callId,
+      caller: m.from,
+      callee: m.to,
+      state: 'ringing',
+      createdAtMs: this.#now(),
+    };
+    if (!this.#state.createCall(call)) return { ok: false, reason: 'duplicate-call' };
+    this.#crossRelayCalls++;
+    this.#startRingTimer(m.callId);
+    this.#forward(callee, m.from, m.callId, m.signal);
+    this.#log.info({ callId: m.callId, caller: m.from, callee: m.to, relay }, 'call invited');
+    return { ok: true };
+  }
+
+  /** A call message from another relay for a party of ours: mirror the call's state, deliver. */
+  #onRouted(m: RoutedCallMessage, relay: string): void {
+    const target = this.#state.sessionOf(m.to);
+    let call = this.#state.getCall(m.callId);
+    const parties = call ? [call.caller, call.callee] : [];
+    if (call && !(parties.includes(m.from) && parties.includes(m.to))) {
+      this.#routedDrop('not-a-party', m, relay);
+      return;
+    }
+    if (m.kind === 'trunk') {
+      if (!call || !this.#connectTrunk(call, m.trunk)) this.#routedDrop('unknown-call', m, relay);
+      return;
+    }
+    if (!target) {
+      this.#routedDrop('offline', m, relay);
+      return;
+    }
+    const { signal } = m;
+    if (!call) {
+      // The party moved here from a relay that held the call (it crashed or the client failed
+      // over): the sending relay checked its own party, so take the call over mid-flight.
+      if (!IN_CALL_SIGNALS.has(signal.kind)) {
+        if (signal.kind === 'hangup') this.#forward(target, m.from, m.callId, signal);
+        else this.#routedDrop('unknown-call', m, relay);
+        return;
+      }
+      call = {
+        id: m.callId,
+        caller: m.from,
+        callee: m.to,
+        state: 'active',
+        createdAtMs: this.#now(),
+      };
+      this.#state.createCall(call);
+      this.#crossRelayCalls++;
+      this.#log.info({ callId: m.callId, relay }, 'call taken over from another relay');
+    }
+    this.#signalsRoutedIn++;
+    if (signal.kind === 'accept') {
+      if (m.from !== call.callee || call.state !== 'ringing') {
+        this.#routedDrop('unexpected-signal', m, relay);
+        return;
+      }
+      call.state = 'active';
+      this.#clearRingTimer(call.id);
+    }
+    this.#forward(target, m.from, m.callId, signal);
+    if (signal.kind === 'accept') {
+      // The caller's relay: open our half of the trunk, aim it at theirs, and tell them ours.
+      const offer = this.#openTrunk(call, m.from);
+      if (m.trunk) this.#connectTrunk(call, m.trunk);
+      if (offer)
+        this.#state.route({ kind: 'trunk', from: m.to, to: m.from, callId: call.id, trunk: offer });
+      this.#grantMedia(call);
+    }
+    if (signal.kind === 'reject' || signal.kind === 'hangup') this.#endCall(call.id, signal.kind);
+  }
+
+  #routedDrop(reason: SignalDropReason, m: RoutedCallMessage, relay: string): void {
+    this.#routedDropped++;
+    this.#log.debug({ reason, callId: m.callId, kind: m.kind, relay }, 'routed message dropped');
+  }
+
+  /** Our half of a cross-relay media leg for `call`, towards the relay holding `remoteParty`. */
+  #openTrunk(call: CallRecord, remoteParty: Fingerprint): TrunkOffer | undefined {
+    try {
+      const g = this.#forwarder.openTrunk(call.id, remoteParty);
+      return {
+        channelId: g.channelId,
+        key: g.key.toString('base64url'),
+        media: this.#trunkMedia(),
+      };
+    } catch (e) {
+      this.#log.warn(
+        { callId: call.id, err: e instanceof Error ? e.message : String(e) },
+        'media trunk failed',
+      );
+      return undefined;
+    }
+  }
+
+  #connectTrunk(call: CallRecord, offer: TrunkOffer): boolean {
+    const at = parseHostPort(offer.media);
+    if (!at) return false;
+    return this.#forwarder.connectTrunk(call.id, {
+      channelId: offer.channelId,
+      key: Buffer.from(offer.key, 'base64url'),
+      address: at.host,
+      port: at.port,
+    });
+  }
+
+  /** Where peer relays send this relay's share of cross-relay media. */
+  #trunkMedia(): string {
+    const a = this.#opts.announceStun ?? {
+      host: this.#plane.address().address,
+      port: this.#plane.address().port,
+    };
+    const unspecified = a.host === '0.0.0.0' || a.host === '::';
+    if (!unspecified) return formatHostPort(a.host, a.port);
+    const listen = this.#opts.listen.host;
+    if (listen !== '0.0.0.0' && listen !== '::') return formatHostPort(listen, a.port);
+    if (!this.#warnedTrunkAddress) {
+      this.#warnedTrunkAddress = true;
+      this.#log.warn(
+        'cross-relay media needs a reachable UDP address: pass --announce-stun HOST:PORT',
+      );
+    }
+    return formatHostPort('127.0.0.1', a.port);
+  }
+
+  #onPresence(fp: Fingerprint, online: boolean): void {
+    this.#announce(fp, online);
+    if (online || this.#state.sessionOf(fp)) return;
+    // A party on another relay went offline while its call was still ringing: the call cannot
+    // be answered. An answered call stays (its media may be direct; the party may come back).
+    for (const call of this.#state.callsOf(fp)) {
+      if (call.state !== 'ringing') continue;
+      const other = call.caller === fp ? call.callee : call.caller;
+      this.#state.sessionOf(other)?.deliver({
+        t: 'signal',
+        from: fp,
+        callId: call.id,
+        signal: { kind: 'hangup', reason: 'remote-gone' },
+      });
+      this.#endCall(call.id, 'party gone');
+    }
+  }
+
+  /** A newer registration of this identity on another relay: tell this one why, and let go. */
+  #onEvicted(client: ClientSession, relay: string): void {
+    client.deliver({ t: 'replaced', reason: `this identity registered again on relay ${relay}` });
+    client.close(`replaced by a newer registration on relay ${relay}`);
+    for (const call of this.#state.callsOf(client.fingerprint)) {
+      const other = call.caller === client.fingerprint ? call.callee : call.caller;
+      // Our other party's signals now route to the new registration; a call with no party
+      // of ours left is the other relays' business.
+      if (!this.#state.sessionOf(other)) this.#endCall(call.id, 'moved to another relay');
+    }
+  }
+
+  #startRingTimer(callId: string): void {
+    const timer = setTimeout(() => this.#ringTimeout(callId), this.#opts.ringTimeoutMs ?? 90_000);
+    timer.unref();
+    this.#ringTimers.set(callId, timer);
   }
 
   #forward(target: ClientSession, from: Fingerprint, callId: string, signal: CallSignal): void {
@@ -487,14 +718,19 @@ export class RelayServer {
     this.#log.info({ fingerprint: session.fingerprint, reason }, 'client gone');
     for (const call of this.#state.callsOf(session.fingerprint)) {
       const other = call.caller === session.fingerprint ? call.callee : call.caller;
-      this.#state.sessionOf(other)?.deliver({
-        t: 'signal',
-        from: session.fingerprint,
-        callId: call.id,
-        signal: { kind: 'hangup', reason: 'remote-gone' },
-      });
+      // A relay going away says nothing: its clients fail over and their calls go on.
+      if (!this.#stopping) this.#sendToParty(other, session.fingerprint, call.id, REMOTE_GONE);
       this.#endCall(call.id, 'party gone');
     }
-    this.#announce(session.fingerprint, false);
+  }
+
+  /** Delivers a signal to `to` here, or routes it to the relay that holds it. */
+  #sendToParty(to: Fingerprint, from: Fingerprint, callId: string, signal: CallSignal): void {
+    const where = this.#state.locate(to);
+    if (where?.kind === 'local') this.#forward(where.session, from, callId, signal);
+    else if (where?.kind === 'remote') {
+      this.#signalsRouted++;
+      this.#state.route({ kind: 'signal', from, to, callId, signal });
+    }
   }
 }

@@ -1,11 +1,11 @@
 // The relay's shared state, behind one small interface: who is registered (and through which
-// session), who watches whose presence, and which calls are in progress between whom. The
-// in-memory implementation serves one relay process; a cluster backend on an existing engine
-// (NATS is the plan, DESIGN.md) implements the same interface so that clients registered on
-// different relays can reach each other. Nothing else in the relay keeps such state.
-import type { CallId } from '../../src-shared/call-signals.ts';
+// session, or on which other relay), who watches whose presence, which calls are in progress
+// between whom, and how a call message reaches a party that another relay holds. The in-memory
+// implementation serves one relay process; the NATS backend (cluster/nats-relay-state.ts)
+// implements the same interface for a cluster. Nothing else in the relay keeps such state.
+import type { CallId, CallSignal } from '../../src-shared/call-signals.ts';
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
-import type { RelayToClient } from '../../src-shared/relay-protocol.ts';
+import type { CallErrorReason, RelayToClient } from '../../src-shared/relay-protocol.ts';
 
 /** A registered client as the state sees it: something that can be told things, or dropped. */
 export interface ClientSession {
@@ -23,12 +23,83 @@ export interface CallRecord {
   createdAtMs: number;
 }
 
+/** Where a registered identity can be reached. */
+export type PartyLocation =
+  { kind: 'local'; session: ClientSession } | { kind: 'remote'; relay: string };
+
+/** One relay's half of a cross-relay media leg: where, on which channel and under which key. */
+export interface TrunkOffer {
+  channelId: number;
+  /** base64url, 32 bytes. */
+  key: string;
+  /** HOST:PORT of that relay's UDP media plane. */
+  media: string;
+}
+
+/** A call message for a party another relay holds (or, arriving, that this relay holds). */
+export type RoutedCallMessage =
+  | {
+      kind: 'signal';
+      from: Fingerprint;
+      to: Fingerprint;
+      callId: CallId;
+      signal: CallSignal;
+      trunk?: TrunkOffer;
+    }
+  | { kind: 'trunk'; from: Fingerprint; to: Fingerprint; callId: CallId; trunk: TrunkOffer };
+
+export type InviteOutcome = { ok: true } | { ok: false; reason: CallErrorReason };
+
+/** What the state tells the relay, for changes that do not come from the relay's own clients. */
+export interface RelayStateHandlers {
+  /** An identity came online or went offline (anywhere in the cluster). */
+  presence(fingerprint: Fingerprint, online: boolean): void;
+  /** A call message for a party held here arrived from `relay`. */
+  routed(message: RoutedCallMessage, relay: string): void;
+  /** An invite for a party held here arrived from `relay`: accept it into a call, or say why not. */
+  invite(message: RoutedCallMessage & { kind: 'signal' }, relay: string): InviteOutcome;
+  /** A newer registration of this session's identity on `relay` replaced it (already forgotten). */
+  evicted(session: ClientSession, relay: string): void;
+}
+
+/** The cluster as the relay's health line shows it; null for a relay on its own. */
+export interface ClusterStatus {
+  name: string;
+  link: 'up' | 'down';
+  peers: { relay: string; registered: number; lastSeenMsAgo: number }[];
+  peersSeen: number;
+  directory: number;
+  routedOut: number;
+  routedIn: number;
+  routedDropped: number;
+  invitesRouted: number;
+  evictions: number;
+  linkDowns: number;
+  malformed: number;
+}
+
 export interface RelayState {
+  /**
+   * Hooks the state's own events to the relay; called once, before any client arrives.
+   * `media` is HOST:PORT of the relay's UDP media plane as other relays reach it.
+   */
+  start(handlers: RelayStateHandlers, relay: { media: string }): void;
+  /** Leave (the cluster); the relay's clients are already told. */
+  close(): Promise<void>;
+
   /** Make `session` the live registration of its identity; returns the one it replaces. */
   register(session: ClientSession): ClientSession | undefined;
   /** Forget the session if it is still the live one; true when it was. */
   unregister(session: ClientSession): boolean;
+  /** The session of an identity registered on this relay. */
   sessionOf(fingerprint: Fingerprint): ClientSession | undefined;
+  /** Where an identity is registered, here or on another relay; undefined when offline. */
+  locate(fingerprint: Fingerprint): PartyLocation | undefined;
+
+  /** Send a call message to a party another relay holds (fire and forget, in order). */
+  route(message: RoutedCallMessage): void;
+  /** Send an invite to a party another relay holds; resolves with that relay's answer. */
+  routeInvite(message: RoutedCallMessage & { kind: 'signal' }): Promise<InviteOutcome>;
 
   setSubscriptions(subscriber: ClientSession, fingerprints: readonly Fingerprint[]): void;
   dropSubscriptions(subscriber: ClientSession): void;
@@ -41,6 +112,7 @@ export interface RelayState {
   callsOf(fingerprint: Fingerprint): CallRecord[];
 
   counts(): { registered: number; calls: number; subscriptions: number };
+  cluster(): ClusterStatus | null;
 }
 
 export class InMemoryRelayState implements RelayState {
@@ -49,21 +121,51 @@ export class InMemoryRelayState implements RelayState {
   #watchers = new Map<Fingerprint, Set<ClientSession>>();
   #calls = new Map<CallId, CallRecord>();
   #callsByParty = new Map<Fingerprint, Set<CallId>>();
+  #handlers: RelayStateHandlers | null = null;
+  /** False when this state is the local half of a cluster backend, which announces presence. */
+  readonly #announces: boolean;
+
+  constructor(opts: { announcesPresence?: boolean } = {}) {
+    this.#announces = opts.announcesPresence ?? true;
+  }
+
+  start(handlers: RelayStateHandlers): void {
+    this.#handlers = handlers;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
 
   register(session: ClientSession): ClientSession | undefined {
     const previous = this.#sessions.get(session.fingerprint);
     this.#sessions.set(session.fingerprint, session);
+    if (!previous && this.#announces) this.#handlers?.presence(session.fingerprint, true);
     return previous === session ? undefined : previous;
   }
 
   unregister(session: ClientSession): boolean {
     if (this.#sessions.get(session.fingerprint) !== session) return false;
     this.#sessions.delete(session.fingerprint);
+    if (this.#announces) this.#handlers?.presence(session.fingerprint, false);
     return true;
   }
 
   sessionOf(fingerprint: Fingerprint): ClientSession | undefined {
     return this.#sessions.get(fingerprint);
+  }
+
+  locate(fingerprint: Fingerprint): PartyLocation | undefined {
+    const session = this.#sessions.get(fingerprint);
+    return session ? { kind: 'local', session } : undefined;
+  }
+
+  route(): void {
+    // One relay: every party is local, so nothing is ever routed.
+  }
+
+  routeInvite(): Promise<InviteOutcome> {
+    return Promise.resolve({ ok: false, reason: 'offline' });
   }
 
   setSubscriptions(subscriber: ClientSession, fingerprints: readonly Fingerprint[]): void {
@@ -135,5 +237,9 @@ export class InMemoryRelayState implements RelayState {
     let subscriptions = 0;
     for (const s of this.#subscriptions.values()) subscriptions += s.size;
     return { registered: this.#sessions.size, calls: this.#calls.size, subscriptions };
+  }
+
+  cluster(): ClusterStatus | null {
+    return null;
   }
 }

@@ -2,20 +2,17 @@
 // call signaling, relayed media, isolation of a third party, STUN, and a relay restart.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
-import { randomBytes } from 'node:crypto';
 import { Identity } from '../../src-main/engine/identity/identity.ts';
 import { newCallId } from '../../src-main/engine/call/call.ts';
 import { QuicEndpoint } from '../../src-main/engine/transport/endpoint.ts';
 import { StunClient } from '../../src-main/engine/nat/stun-client.ts';
-import { RelayMediaChannel } from '../../src-main/engine/transport/relay-media-frame.ts';
-import type { MediaGrantInfo } from '../../src-main/engine/signaling/relay-link.ts';
 import {
   parseRelayToClient,
   type ClientToRelay,
   type RelayToClient,
 } from '../../src-shared/relay-protocol.ts';
 import type { CallSignal } from '../../src-shared/call-signals.ts';
+import { mediaSocket, relayedMediaBothWays } from '../support/relay-media.ts';
 import {
   nextLinkEvent,
   startClient,
@@ -39,13 +36,6 @@ after(async () => {
   await Promise.all(clients.map((c) => c.close()));
   await relay.stop();
 });
-
-/** A UDP socket acting as a client's media socket on the relay's media plane. */
-async function mediaSocket(): Promise<dgram.Socket> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  return s;
-}
 
 describe('wzp relay', () => {
   test('prints its identity and addresses on the first JSON line', () => {
@@ -213,7 +203,7 @@ describe('wzp relay', () => {
     assert.notEqual(ga.channelId, gb.channelId);
     assert.deepEqual(ga.media, relay.stun);
 
-    await relayedMediaBothWays(ga, gb);
+    await relayedMediaBothWays(ga, gb, () => relay.health());
 
     const hungUp = nextLinkEvent(
       bob.link,
@@ -298,64 +288,6 @@ describe('wzp relay', () => {
       sock.close();
     }
   });
-
-  async function relayedMediaBothWays(ga: MediaGrantInfo, gb: MediaGrantInfo): Promise<void> {
-    const sa = await mediaSocket();
-    const sb = await mediaSocket();
-    const se = await mediaSocket();
-    try {
-      const ca = new RelayMediaChannel(ga.channelId, ga.key);
-      const cb = new RelayMediaChannel(gb.channelId, gb.key);
-      const recvA: Buffer[] = [];
-      const recvB: Buffer[] = [];
-      sa.on('message', (m) => {
-        const r = ca.receive(m);
-        if (r.kind === 'data') recvA.push(r.payload);
-      });
-      sb.on('message', (m) => {
-        const r = cb.receive(m);
-        if (r.kind === 'data') recvB.push(r.payload);
-      });
-      // Both bind first so the relay learns their addresses.
-      for (let i = 0; i < 3; i++) {
-        sa.send(ca.encodeBind(), relay.stun.port, relay.stun.host);
-        sb.send(cb.encodeBind(), relay.stun.port, relay.stun.host);
-        await new Promise((r) => setTimeout(r, 30));
-      }
-      for (let i = 0; i < 20; i++) {
-        sa.send(ca.encodeData(Buffer.from(`a->b ${i}`)), relay.stun.port, relay.stun.host);
-        sb.send(cb.encodeData(Buffer.from(`b->a ${i}`)), relay.stun.port, relay.stun.host);
-      }
-      // Eve, without a grant: a made-up channel, and a replay of Alice's frame from her own socket.
-      const fake = new RelayMediaChannel(ga.channelId, randomBytes(32));
-      // Counters the relay has not seen yet, so the frame is judged on its MAC.
-      for (let i = 0; i < 100; i++) fake.encodeBind();
-      se.send(fake.encodeData(Buffer.from('injected')), relay.stun.port, relay.stun.host);
-      const replay = ca.encodeData(Buffer.from('a->b replayed'));
-      sa.send(replay, relay.stun.port, relay.stun.host);
-      await new Promise((r) => setTimeout(r, 100));
-      se.send(replay, relay.stun.port, relay.stun.host);
-      const deadline = Date.now() + 3000;
-      while ((recvA.length < 20 || recvB.length < 21) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      await new Promise((r) => setTimeout(r, 100));
-      assert.equal(recvB.length, 21, "b got a's frames once each, nothing injected");
-      assert.equal(recvA.length, 20);
-      assert.ok(recvB.every((p) => p.toString().startsWith('a->b')));
-      assert.ok(recvA.every((p) => p.toString().startsWith('b->a')));
-      const m = await relay.health();
-      const drops = (
-        (m.media as Record<string, unknown>).forwarder as { drops: Record<string, number> }
-      ).drops;
-      assert.ok((drops.badMac ?? 0) >= 1, JSON.stringify(drops));
-      assert.ok((drops.replay ?? 0) >= 1, JSON.stringify(drops));
-    } finally {
-      sa.close();
-      sb.close();
-      se.close();
-    }
-  }
 });
 
 describe('RelayLink across a relay restart', () => {

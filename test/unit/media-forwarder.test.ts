@@ -298,4 +298,69 @@ describe('media forwarder', () => {
     assert.equal(sumDrops(s.fwd) - before, n);
     assert.deepEqual(s.fwd.callStats('call-1')?.parties[0]?.address, A);
   });
+
+  test('a trunk carries a call between two relays: client frames cross both, payload untouched', () => {
+    let t = 1000;
+    const r1 = new MediaForwarder({ now: () => t });
+    const r3 = new MediaForwarder({ now: () => t });
+    const R1: Endpoint = { address: '10.1.0.1', port: 3478 };
+    const R3: Endpoint = { address: '10.3.0.1', port: 3478 };
+    // Caller on r1, callee on r3: each relay grants its own party and opens a trunk.
+    const ga = r1.grant('x', 'fp-alice');
+    const gb = r3.grant('x', 'fp-bob');
+    const t3 = r3.openTrunk('x', 'fp-alice');
+    const t1 = r1.openTrunk('x', 'fp-bob');
+    assert.throws(() => r1.grant('x', 'fp-carol'), MediaGrantError);
+    const alice = new RelayMediaChannel(ga.channelId, ga.key);
+    const bob = new RelayMediaChannel(gb.channelId, gb.key);
+    assert.ok(r1.handleDatagram(alice.encodeBind(), A));
+    assert.ok(r3.handleDatagram(bob.encodeBind(), B));
+    // Until the peer relay's half is known, nothing leaves towards it.
+    assert.equal(r1.handleDatagram(alice.encodeData(Buffer.from('early')), A), null);
+    assert.equal(r1.counters().drops.peerAddressUnknown, 1);
+    assert.ok(r1.connectTrunk('x', { ...t3, address: R3.address, port: R3.port }));
+    assert.ok(r3.connectTrunk('x', { ...t1, address: R1.address, port: R1.port }));
+    assert.equal(r1.connectTrunk('nope', { ...t3, ...R3 }), false);
+
+    const hop1 = r1.handleDatagram(alice.encodeData(Buffer.from('hello bob')), A);
+    assert.ok(hop1);
+    assert.deepEqual({ address: hop1.address, port: hop1.port }, R3);
+    assert.equal(
+      hop1.data[0],
+      RelayFrameType.ClientData,
+      'relay to relay speaks the client format',
+    );
+    const hop2 = r3.handleDatagram(hop1.data, R1);
+    assert.ok(hop2);
+    assert.deepEqual({ address: hop2.address, port: hop2.port }, B);
+    const got = bob.receive(hop2.data);
+    assert.equal(got.kind, 'data');
+    assert.equal(got.kind === 'data' && got.payload.toString(), 'hello bob');
+
+    // And back.
+    t += 20;
+    const back1 = r3.handleDatagram(bob.encodeData(Buffer.from('hi alice')), B);
+    assert.ok(back1);
+    const back2 = r1.handleDatagram(back1.data, R3);
+    assert.ok(back2);
+    const heard = alice.receive(back2.data);
+    assert.equal(heard.kind === 'data' && heard.payload.toString(), 'hi alice');
+
+    // The trunk is judged like any client: a replay, a forged frame and a bind are dropped.
+    assert.equal(r3.handleDatagram(hop1.data, R1), null);
+    assert.equal(r3.counters().drops.replay, 1);
+    const forged = new RelayMediaChannel(t3.channelId, Buffer.alloc(32, 7));
+    for (let i = 0; i < 10; i++) forged.encodeBind();
+    assert.equal(r3.handleDatagram(forged.encodeData(Buffer.from('x')), EVIL), null);
+    assert.equal(r3.counters().drops.badMac, 1);
+    const trunkAsClient = new RelayMediaChannel(t3.channelId, t3.key);
+    for (let i = 0; i < 10; i++) trunkAsClient.encodeBind();
+    assert.equal(r3.handleDatagram(trunkAsClient.encodeBind(), R1), null);
+    assert.equal(r3.counters().drops.malformed, 1);
+
+    const c1 = r1.counters();
+    assert.deepEqual([c1.trunks, c1.trunkOut, c1.trunkIn], [1, 1, 1]);
+    assert.ok(r1.revoke('x'));
+    assert.equal(r1.counters().trunks, 0);
+  });
 });
