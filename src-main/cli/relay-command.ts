@@ -5,6 +5,9 @@ import type { Command } from 'commander';
 import { pino, type Logger } from 'pino';
 import { loadIdentity } from '../engine/identity/identity.ts';
 import { RelayServer } from '../relay/relay-server.ts';
+import type { RelayState } from '../relay/relay-state.ts';
+import { RELAY_NAME } from '../relay/cluster/cluster-protocol.ts';
+import { NatsRelayState } from '../relay/cluster/nats-relay-state.ts';
 import { hostPortArg, positiveIntArg } from './args.ts';
 import { CliError } from './cli-error.ts';
 import { asCliError } from './identity-command.ts';
@@ -19,7 +22,26 @@ interface RelayFlags {
   json?: boolean;
   maxClients?: number;
   metrics?: { host: string; port: number };
+  cluster: string[];
+  name?: string;
   logLevel: string;
+}
+
+/** `nats://HOST:PORT` (or `tls://`), optionally with `user:password@`; repeatable. */
+function natsUrlArg(value: string, previous: string[]): string[] {
+  if (!/^(nats|tls):\/\/([^\s/@]+@)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(value)) {
+    throw new CliError(`--cluster expects nats://HOST:PORT, got "${value}"`);
+  }
+  return [...previous, value];
+}
+
+function relayNameArg(value: string): string {
+  if (!RELAY_NAME.test(value)) {
+    throw new CliError(
+      `--name expects 1 to 32 letters, digits, "-" or "_" (starting with a letter or digit), got "${value}"`,
+    );
+  }
+  return value;
 }
 
 export function registerRelayCommand(program: Command): void {
@@ -55,6 +77,17 @@ export function registerRelayCommand(program: Command): void {
       'serve JSON metrics over HTTP on this loopback address',
       hostPortArg('--metrics'),
     )
+    .option(
+      '--cluster <nats-url>',
+      'join a cluster of relays through this NATS server (repeat for a NATS cluster)',
+      natsUrlArg,
+      [],
+    )
+    .option(
+      '--name <name>',
+      "this relay's name in the cluster (unique; needed with --cluster)",
+      relayNameArg,
+    )
     .option('--log-level <level>', 'log level on stderr: debug, info, warn, error, silent', 'info')
     .action(async (flags: RelayFlags) => runRelay(flags));
 }
@@ -67,6 +100,14 @@ async function runRelay(flags: RelayFlags): Promise<void> {
   if (flags.metrics && !isLoopback(flags.metrics.host)) {
     throw new CliError(
       '--metrics must be a loopback address (127.0.0.1 or ::1): metrics are not for the network',
+    );
+  }
+  if (flags.cluster.length > 0 && !flags.name) {
+    throw new CliError('--cluster needs --name NAME: each relay of a cluster has its own name');
+  }
+  if (flags.name && flags.cluster.length === 0) {
+    throw new CliError(
+      "--name is the relay's name in a cluster: give --cluster nats://HOST:PORT too",
     );
   }
   let identity;
@@ -86,6 +127,9 @@ async function runRelay(flags: RelayFlags): Promise<void> {
   );
   const out = new EventOutput(flags.json === true);
   let relay: RelayServer;
+  const state: RelayState | undefined = flags.name
+    ? new NatsRelayState({ servers: flags.cluster, name: flags.name, logger })
+    : undefined;
   try {
     relay = await RelayServer.start({
       identity,
@@ -94,6 +138,7 @@ async function runRelay(flags: RelayFlags): Promise<void> {
       announceStun: flags.announceStun,
       logger,
       maxClients: flags.maxClients,
+      state,
     });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
@@ -132,12 +177,7 @@ async function runRelay(flags: RelayFlags): Promise<void> {
   process.on('SIGUSR1', () => {
     const m = { ...relay.metrics(), quicFailuresAbsorbed: guard.absorbed };
     logger.info({ health: m }, 'health');
-    out.event(
-      'health',
-      { ...m },
-      () =>
-        `health: ${m.clients} clients, ${m.calls} calls, ${m.signalsForwarded} signals forwarded`,
-    );
+    out.event('health', { ...m }, () => healthLine(m));
   });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -157,6 +197,20 @@ async function runRelay(flags: RelayFlags): Promise<void> {
   });
   logger.flush();
   process.exit(0);
+}
+
+function healthLine(m: ReturnType<RelayServer['metrics']>): string {
+  const base = `health: ${m.clients} clients, ${m.calls} calls, ${m.signalsForwarded} signals forwarded`;
+  const c = m.cluster;
+  if (!c) return base;
+  const peers = c.peers.map((p) => p.relay).join(', ') || 'none';
+  const trunk = m.media.forwarder;
+  return (
+    `${base}; cluster ${c.name}: NATS link ${c.link}, peers ${peers} (${c.peersSeen} seen), ` +
+    `${c.directory} registrations cluster-wide, ${m.signalsRouted} signals routed out / ` +
+    `${m.signalsRoutedIn} in, ${m.crossRelayCalls} cross-relay calls, ${trunk.trunks} media ` +
+    `trunks (${trunk.trunkOut} frames out, ${trunk.trunkIn} in)`
+  );
 }
 
 function isLoopback(host: string): boolean {

@@ -1,0 +1,287 @@
+// Three real `wzp relay` processes clustered through a real `nats-server`, with real clients on
+// loopback: presence across relays, calls routed from a client on r1 to one on r3 (signals, and
+// relayed media through both relays' UDP planes), one registration per identity cluster-wide,
+// a relay killed with SIGKILL, and a NATS outage the cluster recovers from by itself.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Identity } from '../../src-main/engine/identity/identity.ts';
+import { newCallId } from '../../src-main/engine/call/call.ts';
+import type { RelayToClient } from '../../src-shared/relay-protocol.ts';
+import {
+  clusterOf,
+  startCluster,
+  waitForCluster,
+  type RunningCluster,
+} from '../support/cluster-harness.ts';
+import { nextLinkEvent, startClient, type TestClient } from '../support/relay-harness.ts';
+import { relayedMediaBothWays } from '../support/relay-media.ts';
+
+let cluster: RunningCluster;
+const clients: TestClient[] = [];
+async function client(
+  relay: string,
+  opts: Parameters<typeof startClient>[1] = {},
+): Promise<TestClient> {
+  const c = await startClient(cluster.relay(relay), opts);
+  clients.push(c);
+  return c;
+}
+
+before(async () => {
+  cluster = await startCluster(['r1', 'r2', 'r3']);
+});
+after(async () => {
+  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+  await cluster.stop();
+});
+
+/** Invite from `a` to `b`, `b` rings and accepts; resolves with both media grants. */
+async function establish(a: TestClient, b: TestClient, callId = newCallId()) {
+  const invited = nextLinkEvent(b.link, 'signal', (s) => s.callId === callId);
+  await a.link.sendSignal(b.identity.fingerprint, callId, { kind: 'invite', direct: false });
+  const inv = await invited;
+  assert.equal(inv.from, a.identity.fingerprint);
+  const ringing = nextLinkEvent(
+    a.link,
+    'signal',
+    (s) => s.callId === callId && s.signal.kind === 'ringing',
+  );
+  await b.link.sendSignal(a.identity.fingerprint, callId, { kind: 'ringing' });
+  await ringing;
+  const grantA = nextLinkEvent(a.link, 'media-grant', (g) => g.callId === callId);
+  const grantB = nextLinkEvent(b.link, 'media-grant', (g) => g.callId === callId);
+  const accepted = nextLinkEvent(
+    a.link,
+    'signal',
+    (s) => s.callId === callId && s.signal.kind === 'accept',
+  );
+  await b.link.sendSignal(a.identity.fingerprint, callId, { kind: 'accept', direct: false });
+  await accepted;
+  const [ga, gb] = await Promise.all([grantA, grantB]);
+  return { callId, ga, gb };
+}
+
+describe('a cluster of three relays on NATS', () => {
+  test('each relay hears the others and says so on its health line', async () => {
+    for (const name of ['r1', 'r2', 'r3']) {
+      const m = await cluster.relay(name).health();
+      const c = clusterOf(m);
+      assert.equal(c.name, name);
+      assert.equal(c.link, 'up');
+      assert.deepEqual(
+        c.peers.map((p) => p.relay).sort(),
+        ['r1', 'r2', 'r3'].filter((n) => n !== name),
+      );
+    }
+  });
+
+  test('presence across relays: a contact on r1 is online for a watcher on r3, then offline', async () => {
+    const watcher = await client('r3');
+    const contact = Identity.generate();
+    const initial = nextLinkEvent(
+      watcher.link,
+      'presence',
+      (p) => p.fingerprint === contact.fingerprint,
+    );
+    await watcher.link.subscribe([contact.fingerprint]);
+    assert.equal((await initial).online, false);
+    const online = nextLinkEvent(
+      watcher.link,
+      'presence',
+      (p) => p.fingerprint === contact.fingerprint && p.online,
+    );
+    const c = await client('r1', { identity: contact });
+    await online;
+    // A late subscriber on r2 learns the state at once, from r2's own copy of the directory.
+    const late = await client('r2');
+    const now = nextLinkEvent(late.link, 'presence', (p) => p.fingerprint === contact.fingerprint);
+    await late.link.subscribe([contact.fingerprint]);
+    assert.equal((await now).online, true);
+    const offline = nextLinkEvent(
+      watcher.link,
+      'presence',
+      (p) => p.fingerprint === contact.fingerprint && !p.online,
+    );
+    await c.close();
+    await offline;
+  });
+
+  test('one registration per identity: a newer one on r2 replaces r1’s, which is told why', async () => {
+    const identity = Identity.generate();
+    const watcher = await client('r3');
+    await watcher.link.subscribe([identity.fingerprint]);
+    const first = await client('r1', { identity });
+    const told: RelayToClient[] = [];
+    first.link.connection?.on('signal', (m) => told.push(m));
+    const seen: boolean[] = [];
+    watcher.link.on(
+      'presence',
+      (p) => p.fingerprint === identity.fingerprint && seen.push(p.online),
+    );
+    const gone = nextLinkEvent(first.link, 'disconnected');
+    const second = await client('r2', { identity });
+    const d = await gone;
+    assert.equal(d.willRetry, false, 'the replaced client does not fight back');
+    const replaced = told.find((m) => m.t === 'replaced');
+    assert.ok(replaced && replaced.t === 'replaced', JSON.stringify(told));
+    assert.match(replaced.reason ?? '', /relay r2/);
+    // The identity stayed online throughout for the watcher, and r1 no longer holds it.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(!seen.includes(false), `presence seen by the watcher: ${seen.join(',')}`);
+    const r1 = await cluster.relay('r1').health();
+    assert.ok((clusterOf(r1) as unknown as { evictions: number }).evictions >= 1);
+    assert.equal(second.link.state, 'registered');
+  });
+
+  test('a call from r1 to r3: routed signals, relayed media both ways through both relays, hang-up', async () => {
+    const alice = await client('r1');
+    const bob = await client('r3');
+    const eve = await client('r2');
+    const { callId, ga, gb } = await establish(alice, bob);
+    const r1 = cluster.relay('r1');
+    const r3 = cluster.relay('r3');
+    // Each party is granted media on its own relay; the relays forward between themselves.
+    assert.deepEqual(ga.media, r1.stun);
+    assert.deepEqual(gb.media, r3.stun);
+
+    // Eve, on a third relay, cannot speak in the call.
+    const eveError = nextLinkEvent(eve.link, 'call-error', (e) => e.callId === callId);
+    await eve.link.sendSignal(alice.identity.fingerprint, callId, {
+      kind: 'hangup',
+      reason: 'normal',
+    });
+    assert.equal((await eveError).reason, 'unknown-call');
+
+    await relayedMediaBothWays(ga, gb, () => r1.health());
+    for (const relay of [r1, r3]) {
+      const m = await relay.health();
+      const fwd = (m.media as { forwarder: Record<string, number> }).forwarder;
+      assert.ok((fwd.trunkOut ?? 0) >= 20 && (fwd.trunkIn ?? 0) >= 20, JSON.stringify(fwd));
+      assert.ok((m.crossRelayCalls as number) >= 1);
+    }
+
+    const hungUp = nextLinkEvent(
+      bob.link,
+      'signal',
+      (s) => s.callId === callId && s.signal.kind === 'hangup',
+    );
+    await alice.link.sendSignal(bob.identity.fingerprint, callId, {
+      kind: 'hangup',
+      reason: 'normal',
+    });
+    assert.deepEqual((await hungUp).signal, { kind: 'hangup', reason: 'normal' });
+    // Both relays forgot the call and its media.
+    for (const [c, relay] of [
+      [alice, r1],
+      [bob, r3],
+    ] as const) {
+      const gone = nextLinkEvent(c.link, 'call-error', (e) => e.callId === callId);
+      const other = c === alice ? bob : alice;
+      await c.link.sendSignal(other.identity.fingerprint, callId, { kind: 'ringing' });
+      assert.equal((await gone).reason, 'unknown-call');
+      const m = await relay.health();
+      assert.equal((m.media as { forwarder: Record<string, number> }).forwarder.trunks, 0);
+    }
+  });
+
+  test('a callee on another relay who disconnects ends the call for the caller with remote-gone', async () => {
+    const alice = await client('r1');
+    const bob = await client('r2');
+    const callId = newCallId();
+    const invited = nextLinkEvent(bob.link, 'signal', (s) => s.callId === callId);
+    await alice.link.sendSignal(bob.identity.fingerprint, callId, { kind: 'invite', direct: true });
+    await invited;
+    const gone = nextLinkEvent(
+      alice.link,
+      'signal',
+      (s) => s.callId === callId && s.signal.kind === 'hangup',
+    );
+    await bob.close();
+    assert.deepEqual((await gone).signal, { kind: 'hangup', reason: 'remote-gone' });
+  });
+
+  test('an invite to an identity online nowhere in the cluster fails at once as offline', async () => {
+    const alice = await client('r1');
+    const callId = newCallId();
+    const err = nextLinkEvent(alice.link, 'call-error', (e) => e.callId === callId);
+    await alice.link.sendSignal(Identity.generate().fingerprint, callId, {
+      kind: 'invite',
+      direct: true,
+    });
+    assert.equal((await err).reason, 'offline');
+  });
+
+  test('r2 killed with SIGKILL: its registrations expire on the other relays within seconds', async () => {
+    const onR2 = await client('r2');
+    const watcher = await client('r1');
+    const online = nextLinkEvent(
+      watcher.link,
+      'presence',
+      (p) => p.fingerprint === onR2.identity.fingerprint,
+    );
+    await watcher.link.subscribe([onR2.identity.fingerprint]);
+    assert.equal((await online).online, true);
+    const offline = nextLinkEvent(
+      watcher.link,
+      'presence',
+      (p) => p.fingerprint === onR2.identity.fingerprint && !p.online,
+      8000,
+    );
+    const t0 = Date.now();
+    cluster.relay('r2').proc.child.kill('SIGKILL');
+    await offline;
+    const expiredAfterMs = Date.now() - t0;
+    assert.ok(expiredAfterMs < 5000, `offline after ${expiredAfterMs} ms`);
+    const c = await waitForCluster(
+      cluster.relay('r3'),
+      (v) => !v.peers.some((p) => p.relay === 'r2'),
+      'r3 to drop r2',
+    );
+    assert.deepEqual(
+      c.peers.map((p) => p.relay),
+      ['r1'],
+    );
+    await onR2.close();
+    cluster.relays.delete('r2');
+  });
+
+  test('NATS restarted: relays keep serving their own clients, then the cluster recovers by itself', async () => {
+    const r1 = cluster.relay('r1');
+    const r3 = cluster.relay('r3');
+    const a = await client('r1');
+    const b = await client('r1');
+    const far = await client('r3');
+    await cluster.nats.kill();
+    await waitForCluster(r1, (c) => c.link === 'down', 'r1 to see the link down');
+    assert.match(r1.proc.stderr, /cluster link down: calls only between clients on this relay/);
+
+    // Calls between two clients of r1 go on as on a relay of its own.
+    await establish(a, b);
+    // A party on r3 is out of reach until NATS is back: offline, at once (r3 timed out).
+    await waitForCluster(r1, (c) => c.peers.length === 0, 'r1 to drop its unheard peers');
+    const callId = newCallId();
+    const err = nextLinkEvent(a.link, 'call-error', (e) => e.callId === callId);
+    await a.link.sendSignal(far.identity.fingerprint, callId, { kind: 'invite', direct: true });
+    assert.equal((await err).reason, 'offline');
+
+    await cluster.nats.restart();
+    for (const relay of [r1, r3]) {
+      await waitForCluster(
+        relay,
+        (c) => c.link === 'up' && c.peers.length === 1,
+        'the link and the peer back',
+        15_000,
+      );
+    }
+    // The directory is whole again: a client of r1 sees far online and can call it on r3.
+    const online = nextLinkEvent(
+      a.link,
+      'presence',
+      (p) => p.fingerprint === far.identity.fingerprint && p.online,
+    );
+    await a.link.subscribe([far.identity.fingerprint]);
+    await online;
+    const { ga, gb } = await establish(a, far);
+    await relayedMediaBothWays(ga, gb, () => r1.health());
+  });
+});
