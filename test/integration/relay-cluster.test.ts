@@ -4,7 +4,11 @@
 // a relay killed with SIGKILL, and a NATS outage the cluster recovers from by itself.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Identity } from '../../src-main/engine/identity/identity.ts';
+import { readWav, writeWav } from '../../src-main/engine/media/wav.ts';
 import { newCallId } from '../../src-main/engine/call/call.ts';
 import type { RelayToClient } from '../../src-shared/relay-protocol.ts';
 import {
@@ -15,8 +19,14 @@ import {
 } from '../support/cluster-harness.ts';
 import { nextLinkEvent, startClient, type TestClient } from '../support/relay-harness.ts';
 import { relayedMediaBothWays } from '../support/relay-media.ts';
+import { WzpProcess } from '../support/cli.ts';
+import { identityFiles } from '../support/test-identities.ts';
+import { sineTone } from '../support/fixtures.ts';
+import { dominantFrequency } from '../support/audio-analysis.ts';
+import type { RunningRelay } from '../support/relay-harness.ts';
 
 let cluster: RunningCluster;
+let dir: string;
 const clients: TestClient[] = [];
 async function client(
   relay: string,
@@ -28,12 +38,80 @@ async function client(
 }
 
 before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'wzp-cluster-'));
   cluster = await startCluster(['r1', 'r2', 'r3']);
 });
 after(async () => {
   await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
   await cluster.stop();
+  rmSync(dir, { recursive: true, force: true });
 });
+
+/** `wzp answer` registered on `calleeRelay`, `wzp call` on `callerRelay`, a tone each way. */
+async function cliCall(
+  callerRelay: RunningRelay,
+  calleeRelay: RunningRelay,
+  opts: { direct: boolean; tag: string },
+) {
+  const ids = identityFiles(dir, [`${opts.tag}-a`, `${opts.tag}-b`]);
+  const freqs = [523, 784];
+  const wavs = freqs.map((f) => {
+    const file = join(dir, `${opts.tag}-${f}.wav`);
+    writeWav(file, sineTone({ freq: f, durationMs: 6000, amplitude: 0.4 }));
+    return file;
+  });
+  const args = (i: number, relay: RunningRelay) => [
+    '--relay',
+    `${relay.quic.host}:${relay.quic.port}`,
+    '--relay-fingerprint',
+    relay.fingerprint,
+    '--identity',
+    ids[i]?.file ?? '',
+    '--play',
+    wavs[i] ?? '',
+    '--record',
+    join(dir, `${opts.tag}-heard-${i}.wav`),
+    '--json',
+    ...(opts.direct ? [] : ['--no-direct']),
+  ];
+  const callee = new WzpProcess(['answer', ...args(1, calleeRelay)]);
+  try {
+    await callee.waitForEvent('waiting', 20000);
+    const caller = new WzpProcess([
+      'call',
+      ids[1]?.fp ?? '',
+      ...args(0, callerRelay),
+      '--seconds',
+      '4',
+    ]);
+    try {
+      const ends = await Promise.all([
+        caller.waitForEvent('ended', 40000),
+        callee.waitForEvent('ended', 40000),
+      ]);
+      assert.equal(await caller.exited, 0, caller.stderr);
+      assert.equal(await callee.exited, 0, callee.stderr);
+      for (const e of ends) assert.ok((e.framesReceived as number) > 100, JSON.stringify(e));
+      // Each side heard the other's tone.
+      for (const [i, f] of [
+        [0, freqs[1]],
+        [1, freqs[0]],
+      ] as const) {
+        const heard = readWav(join(dir, `${opts.tag}-heard-${i}.wav`)).samples;
+        const body = heard.subarray(48_000, 48_000 * 3);
+        assert.ok(
+          Math.abs(dominantFrequency(body, 48_000) - (f ?? 0)) < 3,
+          `side ${i} heard ${f} Hz`,
+        );
+      }
+      return { caller, callee };
+    } finally {
+      await caller.stop();
+    }
+  } finally {
+    await callee.stop();
+  }
+}
 
 /** Invite from `a` to `b`, `b` rings and accepts; resolves with both media grants. */
 async function establish(a: TestClient, b: TestClient, callId = newCallId()) {
@@ -209,6 +287,41 @@ describe('a cluster of three relays on NATS', () => {
       direct: true,
     });
     assert.equal((await err).reason, 'offline');
+  });
+
+  test('wzp call on r1 to wzp answer on r3 with --no-direct: audio both ways through both relays', async () => {
+    const r1 = cluster.relay('r1');
+    const r3 = cluster.relay('r3');
+    const before = await Promise.all([r1.health(), r3.health()]);
+    const { caller, callee } = await cliCall(r1, r3, { direct: false, tag: 'relayed' });
+    for (const p of [caller, callee]) {
+      assert.equal(p.events.find((e) => e.event === 'connected')?.path, 'relay');
+      assert.ok(!p.events.some((e) => e.event === 'path' && e.path === 'direct'));
+    }
+    const after = await Promise.all([r1.health(), r3.health()]);
+    after.forEach((m, i) => {
+      const fwd = (m.media as { forwarder: Record<string, number> }).forwarder;
+      const was = (before[i]?.media as { forwarder: Record<string, number> }).forwarder;
+      const out = (fwd.trunkOut ?? 0) - (was.trunkOut ?? 0);
+      const inn = (fwd.trunkIn ?? 0) - (was.trunkIn ?? 0);
+      assert.ok(
+        out > 100 && inn > 100,
+        `relay ${i === 0 ? 'r1' : 'r3'} trunk frames ${out} out, ${inn} in`,
+      );
+    });
+  });
+
+  test('wzp call on r1 to wzp answer on r3: the call goes direct', async () => {
+    const { caller, callee } = await cliCall(cluster.relay('r1'), cluster.relay('r3'), {
+      direct: true,
+      tag: 'direct',
+    });
+    for (const p of [caller, callee]) {
+      assert.equal(p.events.find((e) => e.event === 'connected')?.path, 'relay');
+      const direct = p.events.find((e) => e.event === 'direct');
+      assert.equal(direct?.ok, true, JSON.stringify(direct));
+      assert.ok(p.events.some((e) => e.event === 'path' && e.path === 'direct'));
+    }
   });
 
   test('r2 killed with SIGKILL: its registrations expire on the other relays within seconds', async () => {
