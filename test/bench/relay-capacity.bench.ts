@@ -4,6 +4,10 @@
 // The forwarder under test runs in a child process (this same file, started with an argument) so
 // the load generator does not share its event loop; its CPU time normalises capacity to calls
 // per core. Loopback only; the whole run is bounded to about a minute.
+//
+// The ladder is shared with `bench cluster` (measureCapacity): its 'cluster' mode puts the two
+// parties of each call on two relay processes joined by media trunks, as two relays of a
+// cluster carry a call between their clients, and counts both processes' CPU.
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -19,7 +23,9 @@ import {
   RelayMediaChannel,
 } from '../../src-main/engine/transport/relay-media-frame.ts';
 
-type Mode = 'relay' | 'plain';
+export type Mode = 'relay' | 'plain' | 'cluster';
+/** What a child process runs: a relay, the plain floor, or one relay of a trunked pair. */
+type ChildMode = 'relay' | 'plain' | 'trunk';
 
 const HOST = '127.0.0.1';
 const FRAMES_PER_SEC = 50;
@@ -38,14 +44,26 @@ const SOCK_BUF = 4 * 1024 * 1024;
 
 // ---------------------------------------------------------------- child: the forwarder under test
 
+interface WireGrant {
+  channelId: number;
+  key: string;
+}
 type ToChild =
   | { op: 'grant'; id: number; from: number; to: number }
+  | { op: 'grant-half'; id: number; from: number; to: number; side: 'a' | 'b' }
+  | { op: 'connect'; id: number; from: number; trunks: WireGrant[]; port: number }
   | { op: 'cpu'; id: number }
   | { op: 'exit' };
 type FromChild =
   | { op: 'ready'; port: number }
-  | { op: 'granted'; id: number; grants: { channelId: number; key: string }[] }
+  | { op: 'granted'; id: number; grants: WireGrant[]; trunks?: WireGrant[] }
+  | { op: 'connected'; id: number }
   | { op: 'cpu'; id: number; user: number; system: number; forwarder: ForwarderCounters | null };
+
+const wire = (g: { channelId: number; key: Buffer }): WireGrant => ({
+  channelId: g.channelId,
+  key: g.key.toString('hex'),
+});
 
 function isToChild(m: unknown): m is ToChild {
   return (
@@ -56,13 +74,13 @@ function isToChild(m: unknown): m is ToChild {
   );
 }
 
-async function childMain(mode: Mode): Promise<void> {
+async function childMain(mode: ChildMode): Promise<void> {
   const reply = (m: FromChild): void => {
     process.send?.(m);
   };
   let port: number;
   let fwd: MediaForwarder | null = null;
-  if (mode === 'relay') {
+  if (mode === 'relay' || mode === 'trunk') {
     fwd = new MediaForwarder();
     const plane = new RelayUdpPlane({
       forwarder: fwd,
@@ -95,14 +113,32 @@ async function childMain(mode: Mode): Promise<void> {
         forwarder: fwd ? fwd.counters() : null,
       });
     } else if (m.op === 'grant' && fwd) {
-      const grants: { channelId: number; key: string }[] = [];
+      const grants: WireGrant[] = [];
       for (let c = m.from; c < m.to; c++) {
-        for (const party of ['a', 'b']) {
-          const g = fwd.grant(`call-${c}`, `party-${c}-${party}`);
-          grants.push({ channelId: g.channelId, key: g.key.toString('hex') });
-        }
+        for (const party of ['a', 'b'])
+          grants.push(wire(fwd.grant(`call-${c}`, `party-${c}-${party}`)));
       }
       reply({ op: 'granted', id: m.id, grants });
+    } else if (m.op === 'grant-half' && fwd) {
+      // This relay holds one party of each call; the other party is on the peer relay.
+      const other = m.side === 'a' ? 'b' : 'a';
+      const grants: WireGrant[] = [];
+      const trunks: WireGrant[] = [];
+      for (let c = m.from; c < m.to; c++) {
+        grants.push(wire(fwd.grant(`call-${c}`, `party-${c}-${m.side}`)));
+        trunks.push(wire(fwd.openTrunk(`call-${c}`, `party-${c}-${other}`)));
+      }
+      reply({ op: 'granted', id: m.id, grants, trunks });
+    } else if (m.op === 'connect' && fwd) {
+      m.trunks.forEach((t, i) =>
+        fwd.connectTrunk(`call-${m.from + i}`, {
+          channelId: t.channelId,
+          key: Buffer.from(t.key, 'hex'),
+          address: HOST,
+          port: m.port,
+        }),
+      );
+      reply({ op: 'connected', id: m.id });
     }
   });
   process.on('disconnect', () => process.exit(0));
@@ -117,7 +153,7 @@ class Child {
   private readonly waiting = new Map<number, (m: FromChild) => void>();
   port = 0;
 
-  constructor(mode: Mode) {
+  constructor(mode: ChildMode) {
     this.proc = fork(fileURLToPath(import.meta.url), [mode], {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'], // stdout belongs to run.ts's JSON
@@ -144,7 +180,13 @@ class Child {
     });
   }
 
-  private ask(m: { op: 'grant'; from: number; to: number } | { op: 'cpu' }): Promise<FromChild> {
+  private ask(
+    m:
+      | { op: 'grant'; from: number; to: number }
+      | { op: 'grant-half'; from: number; to: number; side: 'a' | 'b' }
+      | { op: 'connect'; from: number; trunks: WireGrant[]; port: number }
+      | { op: 'cpu' },
+  ): Promise<FromChild> {
     const id = this.nextId++;
     return new Promise((res, rej) => {
       const t = setTimeout(() => rej(new Error(`relay child did not answer ${m.op}`)), 10_000);
@@ -156,9 +198,24 @@ class Child {
     });
   }
 
-  async grant(from: number, to: number): Promise<{ channelId: number; key: string }[]> {
+  async grant(from: number, to: number): Promise<WireGrant[]> {
     const r = await this.ask({ op: 'grant', from, to });
     return r.op === 'granted' ? r.grants : [];
+  }
+
+  async grantHalf(
+    from: number,
+    to: number,
+    side: 'a' | 'b',
+  ): Promise<{ grants: WireGrant[]; trunks: WireGrant[] }> {
+    const r = await this.ask({ op: 'grant-half', from, to, side });
+    return r.op === 'granted'
+      ? { grants: r.grants, trunks: r.trunks ?? [] }
+      : { grants: [], trunks: [] };
+  }
+
+  async connect(from: number, trunks: WireGrant[], port: number): Promise<void> {
+    await this.ask({ op: 'connect', from, trunks, port });
   }
 
   async cpu(): Promise<{ us: number; forwarder: ForwarderCounters | null }> {
@@ -176,7 +233,7 @@ class Child {
   }
 }
 
-interface StepResult {
+export interface StepResult {
   mode: Mode;
   calls: number;
   sent: number;
@@ -207,11 +264,13 @@ const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
 
 class Generator {
   readonly mode: Mode;
-  readonly child: Child;
+  /** One forwarder; in 'cluster' mode two, party a of every call on the first, b on the second. */
+  readonly children: Child[];
   private socks: Socket[] = [];
   private sockPorts: number[] = [];
   private chans: RelayMediaChannel[] = [];
-  private partyByChannel = new Map<number, number>();
+  /** Per child (channel ids are only unique within one forwarder). */
+  private partyByChannel: Map<number, number>[] = [];
   private acked: Uint8Array = new Uint8Array(0);
   private parties = 0;
   private stepId = 0;
@@ -224,19 +283,24 @@ class Generator {
 
   constructor(mode: Mode) {
     this.mode = mode;
-    this.child = new Child(mode);
+    this.children =
+      mode === 'cluster' ? [new Child('trunk'), new Child('trunk')] : [new Child(mode)];
+    this.partyByChannel = this.children.map(() => new Map());
   }
 
   async start(): Promise<void> {
-    await this.child.ready();
+    await Promise.all(this.children.map((c) => c.ready()));
     for (let i = 0; i < GEN_SOCKETS; i++) {
       const s = dgram.createSocket('udp4');
+      const child = i % this.children.length;
       s.on('error', () => undefined);
-      s.on('message', (m) => this.onMessage(m));
+      s.on('message', (m) => this.onMessage(m, child));
       await new Promise<void>((r) => s.bind(0, HOST, () => r()));
       s.setRecvBufferSize(SOCK_BUF);
       s.setSendBufferSize(SOCK_BUF);
-      await new Promise<void>((r) => s.connect(this.child.port, HOST, () => r()));
+      // Party p sends from socket p % GEN_SOCKETS: even parties (a) to the first relay.
+      const port = (this.children[child] as Child).port;
+      await new Promise<void>((r) => s.connect(port, HOST, () => r()));
       this.socks.push(s);
       this.sockPorts.push(s.address().port);
     }
@@ -244,13 +308,14 @@ class Generator {
 
   stop(): void {
     for (const s of this.socks) s.close();
-    this.child.stop();
+    for (const c of this.children) c.stop();
   }
 
-  private onMessage(m: Buffer): void {
+  private onMessage(m: Buffer, child: number): void {
     const t = performance.now();
+    const byChannel = this.partyByChannel[child] as Map<number, number>;
     if (m[0] === RelayFrameType.RelayBindAck) {
-      const p = this.partyByChannel.get(m.readUInt32BE(1));
+      const p = byChannel.get(m.readUInt32BE(1));
       if (p !== undefined) this.acked[p] = 1;
       return;
     }
@@ -261,8 +326,8 @@ class Generator {
       this.delays[this.nDelays++] = t - (this.sendTimes[seq] as number);
     // Check a sample of the relay's frames under the receiver's key, so a relay that forwarded
     // junk fast would show up here rather than as a fine capacity.
-    if (this.mode === 'relay' && (this.received & 255) === 0) {
-      const p = this.partyByChannel.get(m.readUInt32BE(1));
+    if (this.mode !== 'plain' && (this.received & 255) === 0) {
+      const p = byChannel.get(m.readUInt32BE(1));
       const ch = p === undefined ? undefined : this.chans[p];
       if (!ch || ch.receive(m).kind !== 'data') this.verifyFailures++;
     }
@@ -271,16 +336,32 @@ class Generator {
   private async addParties(calls: number): Promise<void> {
     const want = calls * 2;
     if (want <= this.parties) return;
-    if (this.mode === 'relay') {
-      const grants = await this.child.grant(this.parties / 2, calls);
+    if (this.mode !== 'plain') {
+      const from = this.parties / 2;
       const acked = new Uint8Array(want);
       acked.set(this.acked);
       this.acked = acked;
-      grants.forEach((g, i) => {
-        const p = this.parties + i;
+      const add = (p: number, child: number, g: WireGrant) => {
         this.chans[p] = new RelayMediaChannel(g.channelId, Buffer.from(g.key, 'hex'));
-        this.partyByChannel.set(g.channelId, p);
-      });
+        this.partyByChannel[child]?.set(g.channelId, p);
+      };
+      if (this.mode === 'relay') {
+        const grants = await (this.children[0] as Child).grant(from, calls);
+        grants.forEach((g, i) => add(this.parties + i, 0, g));
+      } else {
+        const [ra, rb] = this.children as [Child, Child];
+        const [a, b] = await Promise.all([
+          ra.grantHalf(from, calls, 'a'),
+          rb.grantHalf(from, calls, 'b'),
+        ]);
+        // What NATS carries in a real cluster: each relay's trunk grant, to the other relay.
+        await Promise.all([
+          ra.connect(from, b.trunks, rb.port),
+          rb.connect(from, a.trunks, ra.port),
+        ]);
+        a.grants.forEach((g, i) => add(this.parties + 2 * i, 0, g));
+        b.grants.forEach((g, i) => add(this.parties + 2 * i + 1, 1, g));
+      }
       // Bind the new parties so the relay learns their addresses, in paced chunks.
       for (let attempt = 0; attempt < 3; attempt++) {
         for (let p = this.parties; p < want; p++) {
@@ -310,7 +391,7 @@ class Generator {
       const p = i % nParties;
       this.payload.writeUInt32LE(i, 0);
       this.payload.writeUInt16LE(this.stepId, 4);
-      if (this.mode === 'relay') {
+      if (this.mode !== 'plain') {
         frames[i] = (this.chans[p] as RelayMediaChannel).encodeData(this.payload);
       } else {
         const b = Buffer.alloc(WIRE_LEN);
@@ -321,6 +402,18 @@ class Generator {
       }
     }
     return frames;
+  }
+
+  /** CPU time of every forwarder process, and their counters added up. */
+  private async cpu(): Promise<{ us: number; forwarder: ForwarderCounters | null }> {
+    const all = await Promise.all(this.children.map((c) => c.cpu()));
+    const us = all.reduce((n, c) => n + c.us, 0);
+    const fwds = all.map((c) => c.forwarder).filter((f): f is ForwarderCounters => f !== null);
+    if (fwds.length === 0) return { us, forwarder: null };
+    const drops = Object.fromEntries(
+      DROP_REASONS.map((k) => [k, fwds.reduce((n, f) => n + f.drops[k], 0)]),
+    ) as ForwarderCounters['drops'];
+    return { us, forwarder: { ...(fwds[0] as ForwarderCounters), drops } };
   }
 
   async step(calls: number): Promise<StepResult> {
@@ -335,7 +428,7 @@ class Generator {
     this.sendTimes = new Float64Array(expected);
     this.delays = new Float64Array(expected);
     this.nDelays = 0;
-    const c0 = await this.child.cpu();
+    const c0 = await this.cpu();
     const g0 = process.cpuUsage();
     const t0 = performance.now();
     let sent = 0;
@@ -358,7 +451,7 @@ class Generator {
     }
     const wall = performance.now() - t0;
     const g1 = process.cpuUsage(g0);
-    const c1 = await this.child.cpu();
+    const c1 = await this.cpu();
     await sleep(DRAIN_MS);
     const delays = this.delays.subarray(0, this.nDelays).sort();
     const cpuFrac = (c1.us - c0.us) / 1000 / wall;
@@ -392,67 +485,90 @@ class Generator {
   }
 }
 
-export async function run(): Promise<BenchResult> {
+export interface CapacityLadder {
+  steps: StepResult[];
+  best: Partial<Record<Mode, StepResult>>;
+  firstFail: Partial<Record<Mode, StepResult>>;
+  generatorLimited(m: Mode): boolean;
+}
+
+/**
+ * Climbs the ladder of concurrent calls for `subject` and `baseline` step by step, interleaved so
+ * both see the same machine; a failure is confirmed once, then one bisection step each.
+ */
+export async function measureCapacity(
+  subject: Mode,
+  baseline: Mode,
+  budgetMs: number,
+): Promise<CapacityLadder> {
   const started = performance.now();
-  const left = (): number => BUDGET_MS - (performance.now() - started);
+  const left = (): number => budgetMs - (performance.now() - started);
   const stepCost = STEP_MS + DRAIN_MS + 1500;
-  const gens: Record<Mode, Generator> = {
-    relay: new Generator('relay'),
-    plain: new Generator('plain'),
-  };
+  const modes = [subject, baseline] as const;
+  const gens = new Map(modes.map((m) => [m, new Generator(m)]));
+  const gen = (m: Mode): Generator => gens.get(m) as Generator;
   const steps: StepResult[] = [];
-  const best: Record<Mode, StepResult | null> = { relay: null, plain: null };
-  const firstFail: Record<Mode, StepResult | null> = { relay: null, plain: null };
+  const best: Partial<Record<Mode, StepResult>> = {};
+  const firstFail: Partial<Record<Mode, StepResult>> = {};
   try {
-    await Promise.all([gens.relay.start(), gens.plain.start()]);
-    // Interleave the two forwarders step by step, so both see the same machine conditions.
+    await Promise.all(modes.map((m) => gen(m).start()));
     for (const calls of LADDER) {
-      for (const mode of ['relay', 'plain'] as const) {
+      for (const mode of modes) {
         if (firstFail[mode] || left() < stepCost) continue;
-        let r = await gens[mode].step(calls);
+        let r = await gen(mode).step(calls);
         steps.push(r);
         // A failure may be another process's burst on this 2-core machine: confirm it once.
         if (!r.pass && left() >= stepCost) {
-          r = await gens[mode].step(calls);
+          r = await gen(mode).step(calls);
           steps.push(r);
         }
         if (r.pass) best[mode] = r;
         else firstFail[mode] = r;
       }
-      if (firstFail.relay && firstFail.plain) break;
+      if (firstFail[subject] && firstFail[baseline]) break;
     }
-    // One bisection step between the last pass and the first failure, where time allows.
-    for (const mode of ['relay', 'plain'] as const) {
+    for (const mode of modes) {
       const lo = best[mode];
       const hi = firstFail[mode];
       if (!lo || !hi || hi.why === 'load generator could not keep the rate' || left() < stepCost)
         continue;
       const mid = Math.round((lo.calls + hi.calls) / 2 / 10) * 10;
       if (mid <= lo.calls || mid >= hi.calls) continue;
-      const r = await gens[mode].step(mid);
+      const r = await gen(mode).step(mid);
       steps.push(r);
       if (r.pass) best[mode] = r;
     }
-    // The delay comparison needs the baseline at the relay's own highest load.
-    const rc = best.relay?.calls;
+    // The delay comparison needs the baseline at the subject's own highest load.
+    const sc = best[subject]?.calls;
     if (
-      rc !== undefined &&
-      !steps.some((x) => x.mode === 'plain' && x.calls === rc) &&
+      sc !== undefined &&
+      !steps.some((x) => x.mode === baseline && x.calls === sc) &&
       left() >= stepCost
     ) {
-      steps.push(await gens.plain.step(rc));
+      steps.push(await gen(baseline).step(sc));
     }
   } finally {
-    gens.relay.stop();
-    gens.plain.stop();
+    for (const g of gens.values()) g.stop();
   }
+  return {
+    steps,
+    best,
+    firstFail,
+    generatorLimited: (m) => firstFail[m]?.why === 'load generator could not keep the rate',
+  };
+}
 
+export async function run(): Promise<BenchResult> {
+  const started = performance.now();
+  const { steps, best, firstFail, generatorLimited } = await measureCapacity(
+    'relay',
+    'plain',
+    BUDGET_MS,
+  );
   const relay = best.relay;
   const plain = best.plain;
   const plainAt = (calls: number): StepResult | undefined =>
     steps.find((s) => s.mode === 'plain' && s.calls === calls);
-  const generatorLimited = (m: Mode): boolean =>
-    firstFail[m]?.why === 'load generator could not keep the rate';
   const table: BenchRow[] = [];
   if (relay) {
     table.push({
@@ -498,10 +614,12 @@ export async function run(): Promise<BenchResult> {
       note:
         'calls per core = calls / CPU fraction of the forwarder process at the highest passing step; ' +
         'delay is generator -> forwarder -> generator on loopback, so it includes both event loops',
-      relayCapacityIsLowerBound: generatorLimited('relay') || (relay !== null && !firstFail.relay),
-      plainCapacityIsLowerBound: generatorLimited('plain') || (plain !== null && !firstFail.plain),
-      relayFirstFailure: firstFail.relay,
-      plainFirstFailure: firstFail.plain,
+      relayCapacityIsLowerBound:
+        generatorLimited('relay') || (relay !== undefined && !firstFail.relay),
+      plainCapacityIsLowerBound:
+        generatorLimited('plain') || (plain !== undefined && !firstFail.plain),
+      relayFirstFailure: firstFail.relay ?? null,
+      plainFirstFailure: firstFail.plain ?? null,
       steps,
       elapsedS: round((performance.now() - started) / 1000, 1),
     },
@@ -513,7 +631,7 @@ const modeArg = process.argv[2];
 if (
   process.argv[1] &&
   resolve(process.argv[1]) === self &&
-  (modeArg === 'relay' || modeArg === 'plain')
+  (modeArg === 'relay' || modeArg === 'plain' || modeArg === 'trunk')
 ) {
   await childMain(modeArg);
 }
