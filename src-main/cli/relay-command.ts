@@ -149,6 +149,12 @@ async function runRelay(flags: RelayFlags): Promise<void> {
       1,
     );
   }
+  // Before "listening": a SIGUSR1 that arrives first would start Node's inspector instead.
+  process.on('SIGUSR1', () => {
+    const m = { ...relay.metrics(), quicFailuresAbsorbed: guard.absorbed };
+    logger.info({ health: m }, 'health');
+    out.event('health', { ...m }, () => healthLine(m));
+  });
   out.event(
     'listening',
     { quic: relay.quicAddress, stun: relay.stunAddress, fingerprint: relay.fingerprint },
@@ -174,11 +180,6 @@ async function runRelay(flags: RelayFlags): Promise<void> {
     );
   }
 
-  process.on('SIGUSR1', () => {
-    const m = { ...relay.metrics(), quicFailuresAbsorbed: guard.absorbed };
-    logger.info({ health: m }, 'health');
-    out.event('health', { ...m }, () => healthLine(m));
-  });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'stopping');
