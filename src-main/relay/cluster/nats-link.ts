@@ -30,12 +30,39 @@ type Handler = (data: Uint8Array, reply: ((data: Uint8Array) => void) | null) =>
 
 const encoder = new TextEncoder();
 
+/**
+ * The client takes credentials as options, not from the URL: `nats://user:password@host:port`
+ * (or `nats://token@host:port`) is split here into the servers and the credentials.
+ */
+export function natsConnectTarget(urls: readonly string[]): {
+  servers: string[];
+  auth: { user: string; pass: string } | { token: string } | null;
+} {
+  let auth: { user: string; pass: string } | { token: string } | null = null;
+  const servers = urls.map((u) => {
+    const m = /^([a-z]+:\/\/)([^@/]+)@(.+)$/.exec(u);
+    if (!m) return u;
+    const [, scheme, cred, rest] = m as unknown as [string, string, string, string];
+    const colon = cred.indexOf(':');
+    auth =
+      colon < 0
+        ? { token: decodeURIComponent(cred) }
+        : {
+            user: decodeURIComponent(cred.slice(0, colon)),
+            pass: decodeURIComponent(cred.slice(colon + 1)),
+          };
+    return `${scheme}${rest}`;
+  });
+  return { servers, auth };
+}
+
 export class NatsLink extends TypedEmitter<NatsLinkEvents> {
   readonly #opts: NatsLinkOptions;
   #nc: NatsConnection | null = null;
   #up = false;
   #closed = false;
   #subs = new Map<string, { handler: Handler; sub: Subscription | null }>();
+  #lastFailure: string | null = null;
   readonly counters = { published: 0, dropped: 0, received: 0, linkDowns: 0, errors: 0 };
 
   constructor(opts: NatsLinkOptions) {
@@ -122,9 +149,14 @@ export class NatsLink extends TypedEmitter<NatsLinkEvents> {
 
   async #connect(): Promise<void> {
     let nc: NatsConnection;
+    const { servers, auth } = natsConnectTarget(this.#opts.servers);
+    // The client waits for the first connection without a word: say it once it takes too long.
+    const slow = setTimeout(() => this.#failed(`cannot reach NATS at ${servers.join(', ')}`), 2500);
+    slow.unref();
     try {
       nc = await connect({
-        servers: this.#opts.servers,
+        ...auth,
+        servers,
         name: this.#opts.name,
         noEcho: true,
         waitOnFirstConnect: true,
@@ -136,17 +168,21 @@ export class NatsLink extends TypedEmitter<NatsLinkEvents> {
         timeout: 2000,
       });
     } catch (e) {
-      // waitOnFirstConnect retries for ever; this is a configuration error (bad URL, auth).
+      // waitOnFirstConnect retries an unreachable server for ever; this is a refusal (bad
+      // credentials, TLS): say it once per distinct reason, and keep trying.
+      clearTimeout(slow);
       this.counters.errors++;
-      this.emit('down', { reason: e instanceof Error ? e.message : String(e) });
+      this.#failed(e instanceof Error ? e.message : String(e));
       if (!this.#closed) setTimeout(() => void this.#connect(), 2000).unref();
       return;
     }
+    clearTimeout(slow);
     if (this.#closed) {
       await nc.close().catch(() => undefined);
       return;
     }
     this.#nc = nc;
+    this.#lastFailure = null;
     for (const [subject, entry] of this.#subs) entry.sub = this.#attach(nc, subject, entry.handler);
     this.#up = true;
     this.emit('up', { server: nc.getServer(), first: true });
@@ -176,6 +212,13 @@ export class NatsLink extends TypedEmitter<NatsLinkEvents> {
     } catch {
       this.counters.errors++;
     }
+  }
+
+  /** Not connected yet: told once per distinct reason. */
+  #failed(reason: string): void {
+    if (this.#closed || this.#up || reason === this.#lastFailure) return;
+    this.#lastFailure = reason;
+    this.emit('down', { reason });
   }
 
   #markDown(reason: string): void {

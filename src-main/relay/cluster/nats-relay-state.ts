@@ -34,7 +34,7 @@ import {
   type InviteReply,
   type Routed,
 } from './cluster-protocol.ts';
-import { NatsLink } from './nats-link.ts';
+import { NatsLink, natsConnectTarget } from './nats-link.ts';
 
 export interface NatsRelayStateOptions {
   servers: string[];
@@ -100,7 +100,7 @@ export class NatsRelayState implements RelayState {
     });
     this.#link.on('down', ({ reason }) => {
       this.#log.warn(
-        { reason, servers: this.#o.servers },
+        { reason, servers: natsConnectTarget(this.#o.servers).servers },
         'cluster link down: calls only between clients on this relay until NATS is back',
       );
     });
@@ -133,7 +133,10 @@ export class NatsRelayState implements RelayState {
       this.#apply(this.#dir.expire());
     }, beat / 2);
     this.#heartbeat.unref();
-    this.#log.info({ servers: this.#o.servers, instance: this.instance }, 'joining the cluster');
+    this.#log.info(
+      { servers: natsConnectTarget(this.#o.servers).servers, instance: this.instance },
+      'joining the cluster',
+    );
     this.#link.start();
   }
 
