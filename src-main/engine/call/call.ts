@@ -102,6 +102,8 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   #intervalLossPct = 0;
   #bitrateKbps = 0;
   #endInfo: CallEndInfo | null = null;
+  /** Resources that failed to release when the call ended (counted, never thrown). */
+  #teardownErrors = 0;
   readonly #switcher: PathSwitcher;
   #direct: DirectAttempt | null = null;
   #directConn: DirectConnection | null = null;
@@ -154,6 +156,10 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
 
   get endInfo(): CallEndInfo | null {
     return this.#endInfo;
+  }
+
+  get teardownErrors(): number {
+    return this.#teardownErrors;
   }
 
   /** The caller's opening: invite, then our key share (the relay keeps them in order). */
@@ -686,9 +692,19 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
       framesConcealed: r?.framesConcealed ?? 0,
       durationS: this.#connectedAt === null ? 0 : round((this.#now() - this.#connectedAt) / 1000),
     };
-    this.#sender?.close();
-    this.#receiver?.close();
-    this.#kx.dispose();
+    // A codec whose teardown throws (opusscript's WASM heap can be corrupt by then) must not
+    // keep the call from ending: the host would show it "in call" forever.
+    for (const release of [
+      () => this.#sender?.close(),
+      () => this.#receiver?.close(),
+      () => this.#kx.dispose(),
+    ]) {
+      try {
+        release();
+      } catch {
+        this.#teardownErrors++;
+      }
+    }
     this.emit('ended', this.#endInfo);
   }
 }
