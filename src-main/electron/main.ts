@@ -18,6 +18,7 @@ import {
   net,
   protocol,
   safeStorage,
+  screen,
   session,
   type IpcMainInvokeEvent,
   type MenuItemConstructorOptions,
@@ -42,6 +43,14 @@ import {
   resolveAppFile,
 } from './security.ts';
 import { TrayController, type PresenceState, type TrayPort } from './tray-controller.ts';
+import {
+  DEFAULT_SIZE,
+  MIN_SIZE,
+  loadWindowState,
+  placeWindow,
+  saveWindowState,
+  type WindowState,
+} from './window-state.ts';
 
 // Bundled layout (build.ts): dist/electron/{main.mjs,preload.cjs} beside dist/renderer.
 const here = import.meta.dirname;
@@ -66,9 +75,10 @@ if (!profile.ok) {
   process.stderr.write(`wz-phone: ${profile.error}\n`);
   process.exit(2);
 }
+const PROFILE = profile.profile;
 const DEFAULT_DATA_DIR = join(app.getPath('appData'), 'wz-phone');
 // Before the single-instance lock, which is per user-data directory: one lock per profile.
-app.setPath('userData', profileDataDir(DEFAULT_DATA_DIR, profile.profile));
+app.setPath('userData', profileDataDir(DEFAULT_DATA_DIR, PROFILE));
 
 // Counted for diagnostics; an untrusted sender never reaches the app service.
 const invalid = { untrustedSender: 0 };
@@ -191,13 +201,17 @@ async function start(): Promise<void> {
 }
 
 function createWindow(tray: TrayController, service: AppService): void {
+  const stateFile = join(app.getPath('userData'), 'window-state.json');
+  const placed = placeWindow(
+    loadWindowState(stateFile),
+    screen.getAllDisplays().map((d) => d.workArea),
+  );
   win = new BrowserWindow({
-    width: 820,
-    height: 720,
-    minWidth: 420,
-    minHeight: 480,
+    ...(placed ?? DEFAULT_SIZE),
+    minWidth: MIN_SIZE.width,
+    minHeight: MIN_SIZE.height,
     show: false,
-    title: 'wz-phone',
+    title: PROFILE ? `wz-phone — ${PROFILE}` : 'wz-phone',
     icon: join(ASSETS, 'icon.png'),
     webPreferences: {
       preload: PRELOAD,
@@ -212,16 +226,40 @@ function createWindow(tray: TrayController, service: AppService): void {
       navigateOnDragDrop: false,
       spellcheck: false,
       safeDialogs: true,
+      // The ringtone must sound for a call that comes in before anyone clicked the window.
+      autoplayPolicy: 'no-user-gesture-required',
       devTools: !app.isPackaged,
     },
   });
   const w = win;
+  // Size and place are kept for the next start (restored, not maximised, bounds).
+  let saveTimer: NodeJS.Timeout | null = null;
+  const saveState = (): void => {
+    if (saveTimer) clearTimeout(saveTimer);
+    saveTimer = null;
+    if (w.isDestroyed() || w.isMinimized()) return;
+    const b = w.getNormalBounds();
+    const state: WindowState = { ...b, maximized: w.isMaximized() };
+    try {
+      saveWindowState(stateFile, state);
+    } catch (e) {
+      console.warn(`wz-phone: cannot save the window's place: ${(e as Error).message}`);
+    }
+  };
+  const saveSoon = (): void => {
+    if (saveTimer) clearTimeout(saveTimer);
+    saveTimer = setTimeout(saveState, 500);
+  };
+  for (const ev of ['resize', 'move', 'maximize', 'unmaximize'] as const)
+    w.on(ev as 'resize', saveSoon);
   w.once('ready-to-show', () => {
+    if (placed?.maximized) w.maximize();
     w.show();
     // scripts/start.mjs waits for this line to know that Electron runs here.
     if (process.env.WZP_REPORT_READY === '1') process.stdout.write('wzp:ready\n');
   });
   w.on('close', (e) => {
+    saveState();
     if (tray.onWindowCloseRequested() === 'hide') e.preventDefault();
   });
   w.on('closed', () => {
