@@ -13,8 +13,9 @@ async function boot(): Promise<void> {
   if (!rootEl) return;
   const root = createRoot(rootEl);
   try {
-    const { api, onConnectionChange } = await getApi();
-    const store = createAppStore(api);
+    const { api, host, onConnectionChange } = await getApi();
+    document.documentElement.dataset.host = host;
+    const store = createAppStore(api, host);
     onConnectionChange((up) => store.getState().setConnected(up));
     await store.getState().init();
     root.render(

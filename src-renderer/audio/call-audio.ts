@@ -51,7 +51,8 @@ export class CallAudio {
       this.#startCapture(ctx, stream, o);
       if (ctx.state === 'suspended') await ctx.resume();
     } catch (e) {
-      o.onError?.(`Audio problem: ${(e as Error).message}`);
+      // A call that ends while the sound card is still being set up is no audio problem.
+      if (!this.#stopped) o.onError?.(`Audio problem: ${(e as Error).message}`);
     }
   }
 

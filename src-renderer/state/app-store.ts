@@ -21,20 +21,39 @@ export interface ShownNotice extends Notice {
 export type ActionResult<T = unknown> =
   { ok: true; value: T } | { ok: false; message: string; code: string };
 
+export type Host = 'electron' | 'web';
+
+/** What the Add contact dialog opens with (from History: an unknown caller's key and name). */
+export interface AddContactPrefill {
+  fingerprint: string;
+  name: string;
+}
+
 export interface AppState {
   snapshot: Snapshot | null;
   /** The transport to the main side is up. */
   connected: boolean;
+  /** Which host runs the app: settings that only the desktop app has are hidden on the web. */
+  host: Host;
   notices: ShownNotice[];
   view: View;
   qrOpen: boolean;
   addContactOpen: boolean;
+  addContactPrefill: AddContactPrefill | null;
+  /** The contact shown in the detail pane. */
+  selectedContactId: string | null;
+  /** The first-run steps are still open (the identity was just made in this window). */
+  onboarding: boolean;
+  /** When History was last looked at: missed calls after it are counted on its tab. */
+  historySeenAt: number;
 
   init(): Promise<void>;
   dispose(): void;
   setView(v: View): void;
   setQrOpen(open: boolean): void;
-  setAddContactOpen(open: boolean): void;
+  setAddContactOpen(open: boolean, prefill?: AddContactPrefill | null): void;
+  selectContact(id: string | null): void;
+  finishOnboarding(): void;
   setConnected(up: boolean): void;
   dismissNotice(id: number): void;
 
@@ -51,6 +70,7 @@ export interface AppState {
   replaceContactKey(id: string, fingerprint: string, source: 'typed' | 'qr'): Promise<ActionResult>;
   acknowledgeKeyChange(id: string): Promise<ActionResult>;
   call(contactId: string): Promise<ActionResult>;
+  setDisplayName(name: string): Promise<ActionResult>;
   answer(): Promise<ActionResult>;
   decline(): Promise<ActionResult>;
   hangUp(): Promise<ActionResult>;
@@ -61,8 +81,25 @@ export interface AppState {
 export type AppStore = StoreApi<AppState>;
 
 const MAX_NOTICES = 5;
+/** Notices clear themselves after this long; errors stay until dismissed. */
+export const NOTICE_TTL_MS: Record<Notice['level'], number | null> = {
+  info: 10_000,
+  warning: 20_000,
+  error: null,
+};
 
-export function createAppStore(api: WzpApi): AppStore {
+const SEEN_KEY = 'wzp.historySeenAt';
+
+function loadSeenAt(): number {
+  try {
+    const v = Number(globalThis.localStorage?.getItem(SEEN_KEY) ?? 0);
+    return Number.isFinite(v) && v > 0 ? v : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function createAppStore(api: WzpApi, host: Host = 'web'): AppStore {
   let noticeId = 0;
   const offs: Array<() => void> = [];
 
@@ -89,22 +126,28 @@ export function createAppStore(api: WzpApi): AppStore {
     return {
       snapshot: null,
       connected: false,
+      host,
       notices: [],
       view: 'contacts',
       qrOpen: false,
       addContactOpen: false,
+      addContactPrefill: null,
+      selectedContactId: null,
+      onboarding: false,
+      historySeenAt: loadSeenAt(),
 
       async init() {
         offs.push(
           api.on('snapshot', (s) => set({ snapshot: s })),
-          api.on('notice', (n) =>
-            set((st) => ({
-              notices: [...st.notices, { ...n, id: ++noticeId }].slice(-MAX_NOTICES),
-            })),
-          ),
+          api.on('notice', (n) => {
+            const id = ++noticeId;
+            set((st) => ({ notices: [...st.notices, { ...n, id }].slice(-MAX_NOTICES) }));
+            const ttl = NOTICE_TTL_MS[n.level];
+            if (ttl !== null) setTimeout(() => get().dismissNotice(id), ttl);
+          }),
         );
         const r = await run('getSnapshot', {});
-        if (r.ok) set({ snapshot: r.value, connected: true });
+        if (r.ok) set({ snapshot: r.value, connected: true, onboarding: !r.value.identity });
         else
           set((st) => ({
             notices: [...st.notices, { level: 'error', message: r.message, id: ++noticeId }],
@@ -113,9 +156,24 @@ export function createAppStore(api: WzpApi): AppStore {
       dispose() {
         for (const off of offs.splice(0)) off();
       },
-      setView: (view) => set({ view }),
+      setView(view) {
+        if (view === 'history' || get().view === 'history') {
+          const historySeenAt = Date.now();
+          try {
+            globalThis.localStorage?.setItem(SEEN_KEY, String(historySeenAt));
+          } catch {
+            // Private mode: the badge then counts from this session's start.
+          }
+          set({ view, historySeenAt });
+          return;
+        }
+        set({ view });
+      },
       setQrOpen: (qrOpen) => set({ qrOpen }),
-      setAddContactOpen: (addContactOpen) => set({ addContactOpen }),
+      setAddContactOpen: (addContactOpen, prefill = null) =>
+        set({ addContactOpen, addContactPrefill: addContactOpen ? prefill : null }),
+      selectContact: (selectedContactId) => set({ selectedContactId }),
+      finishOnboarding: () => set({ onboarding: false }),
       setConnected: (connected) => set({ connected }),
       dismissNotice: (id) => set((st) => ({ notices: st.notices.filter((n) => n.id !== id) })),
 
@@ -124,7 +182,7 @@ export function createAppStore(api: WzpApi): AppStore {
       updateSettings: (patch) => run('updateSettings', patch),
       async addContact(name, fingerprint, source) {
         const r = await run('addContact', { name, fingerprint, source });
-        if (r.ok) set({ addContactOpen: false });
+        if (r.ok) set({ addContactOpen: false, addContactPrefill: null });
         return r;
       },
       renameContact: (id, name) => run('renameContact', { id, name }),
@@ -133,6 +191,7 @@ export function createAppStore(api: WzpApi): AppStore {
         run('replaceContactKey', { id, fingerprint, source }),
       acknowledgeKeyChange: (id) => run('acknowledgeKeyChange', { id }),
       call: (id) => run('startCall', { id }),
+      setDisplayName: (name) => run('updateSettings', { displayName: name.trim() || null }),
       async answer() {
         const c = get().snapshot?.call;
         if (!c || c.direction !== 'incoming' || c.state !== 'ringing') return noCall;

@@ -4,16 +4,18 @@
 import { useRef, useState, type FormEvent } from 'react';
 import { describeFingerprintError, parseFingerprint } from '../../src-shared/fingerprint.ts';
 import { readQrFromFile } from '../qr/qr.ts';
-import { useApp } from './store-context.ts';
+import { Dialog } from './Dialog.tsx';
 import { FingerprintText } from './FingerprintText.tsx';
+import { useApp } from './store-context.ts';
 
 export function AddContactDialog() {
   const addContact = useApp((s) => s.addContact);
   const replaceKey = useApp((s) => s.replaceContactKey);
   const contacts = useApp((s) => s.snapshot?.contacts ?? []);
   const close = useApp((s) => s.setAddContactOpen);
-  const [name, setName] = useState('');
-  const [text, setText] = useState('');
+  const prefill = useApp((s) => s.addContactPrefill);
+  const [name, setName] = useState(prefill?.name ?? '');
+  const [text, setText] = useState(prefill?.fingerprint ?? '');
   const [source, setSource] = useState<'typed' | 'qr'>('typed');
   const [error, setError] = useState<string | null>(null);
   const [keyClashId, setKeyClashId] = useState<string | null>(null);
@@ -60,83 +62,80 @@ export function AddContactDialog() {
   }
 
   return (
-    <div className="dialog-backdrop">
-      <div role="dialog" aria-modal="true" aria-labelledby="add-title" className="dialog">
-        <h2 id="add-title">Add a contact</h2>
-        <form onSubmit={(e) => void onSubmit(e)}>
-          <label>
-            Name
-            <input
-              name="contact-name"
-              value={name}
-              maxLength={64}
-              onChange={(e) => setName(e.target.value)}
-              required
-              autoFocus
-            />
-          </label>
-          <label>
-            Their fingerprint
-            <textarea
-              name="contact-fingerprint"
-              rows={3}
-              placeholder="Paste it: wzp1 …"
-              value={text}
-              onChange={(e) => {
-                setText(e.target.value);
-                setSource('typed');
-                setError(null);
-              }}
-              aria-invalid={hint !== null}
-              aria-describedby="fp-hint"
-            />
-          </label>
-          <p id="fp-hint" className={hint ? 'error' : 'hint'}>
-            {hint ??
-              (parsed?.ok
-                ? source === 'qr'
-                  ? 'Read from their QR code: this contact will be marked verified.'
-                  : 'Fingerprint looks right.'
-                : 'Paste the text form, or read their QR code from an image.')}
+    <Dialog title="Add a contact" onClose={() => close(false)}>
+      <form onSubmit={(e) => void onSubmit(e)}>
+        <label>
+          Name
+          <input
+            name="contact-name"
+            value={name}
+            maxLength={64}
+            onChange={(e) => setName(e.target.value)}
+            required
+            autoFocus
+          />
+        </label>
+        <label>
+          Their fingerprint
+          <textarea
+            name="contact-fingerprint"
+            rows={3}
+            placeholder="Paste it: wzp1 …"
+            value={text}
+            onChange={(e) => {
+              setText(e.target.value);
+              setSource('typed');
+              setError(null);
+            }}
+            aria-invalid={hint !== null}
+            aria-describedby="fp-hint"
+          />
+        </label>
+        <p id="fp-hint" className={hint ? 'error' : 'hint'}>
+          {hint ??
+            (parsed?.ok
+              ? source === 'qr'
+                ? 'Read from their QR code: this contact will be marked verified.'
+                : 'Fingerprint looks right.'
+              : 'Paste the text form, or read their QR code from an image.')}
+        </p>
+        {parsed?.ok && <FingerprintText fp={parsed.value} label="fingerprint to add" />}
+        <div className="row">
+          <button type="button" onClick={() => fileRef.current?.click()}>
+            Read QR image…
+          </button>
+          <input
+            ref={fileRef}
+            type="file"
+            accept="image/*"
+            hidden
+            aria-label="QR code image"
+            onChange={(e) => void onFile(e.target.files?.[0])}
+          />
+        </div>
+        {error && (
+          <p role="alert" className="error">
+            {error}
           </p>
-          {parsed?.ok && <FingerprintText fp={parsed.value} label="fingerprint to add" />}
-          <div className="row">
-            <button type="button" onClick={() => fileRef.current?.click()}>
-              Read QR image…
-            </button>
-            <input
-              ref={fileRef}
-              type="file"
-              accept="image/*"
-              hidden
-              aria-label="QR code image"
-              onChange={(e) => void onFile(e.target.files?.[0])}
-            />
-          </div>
-          {error && (
-            <p role="alert" className="error">
-              {error}
-            </p>
-          )}
-          {keyClashId && (
-            <div role="alert" className="danger">
-              <strong>Warning: this is a different key.</strong> Only replace it if you have
-              confirmed with the person that their identity changed.
-              <button type="button" className="danger-button" onClick={() => void onReplace()}>
-                Replace key
-              </button>
-            </div>
-          )}
-          <div className="row end">
-            <button type="button" onClick={() => close(false)}>
-              Cancel
-            </button>
-            <button type="submit" disabled={!name.trim() || !parsed?.ok}>
-              Save contact
+        )}
+        {keyClashId && (
+          <div role="alert" className="danger">
+            <strong>Warning: this is a different key.</strong> Only replace it if you have confirmed
+            with the person that their identity changed.
+            <button type="button" className="danger-button" onClick={() => void onReplace()}>
+              Replace key
             </button>
           </div>
-        </form>
-      </div>
-    </div>
+        )}
+        <div className="row end">
+          <button type="button" onClick={() => close(false)}>
+            Cancel
+          </button>
+          <button type="submit" disabled={!name.trim() || !parsed?.ok}>
+            Save contact
+          </button>
+        </div>
+      </form>
+    </Dialog>
   );
 }

@@ -1,24 +1,26 @@
-// The app frame: picks the screen from the snapshot (first run, call screens, or the main tabs),
-// shows notices, wires the keyboard shortcuts and runs the call audio while a call is connected.
+// The app frame: picks the screen from the snapshot (first run, call screens, or the main
+// window), shows notices, announces incoming calls to screen readers, plays the call sounds,
+// alerts a background tab (title and notification, web host), wires the keyboard shortcuts and
+// runs the call audio while a call is connected.
 import { useEffect, useRef, useState } from 'react';
-import type { Fingerprint } from '../../src-shared/fingerprint.ts';
-import type { WzpApi } from '../../src-shared/ipc-contract.ts';
+import type { CallView, HistoryEntry, WzpApi } from '../../src-shared/ipc-contract.ts';
 import { CallAudio } from '../audio/call-audio.ts';
-import { screenFor, shortcutFor } from '../state/derive.ts';
-import { AddContactDialog } from './AddContactDialog.tsx';
-import { IncomingCall, InCall, OutgoingCall } from './CallScreens.tsx';
-import { Contacts } from './Contacts.tsx';
+import { CallSounds } from '../audio/call-sounds.ts';
+import type { Host } from '../state/app-store.ts';
+import { endCueFor, loopSoundFor, screenFor, shortcutFor } from '../state/derive.ts';
+import { CallScreen } from './CallScreens.tsx';
 import { FirstRun } from './FirstRun.tsx';
-import { History } from './History.tsx';
-import { QrDialog } from './QrDialog.tsx';
-import { Settings } from './Settings.tsx';
+import { MainWindow } from './MainWindow.tsx';
+import { X } from './icons.ts';
 import { useApp, useAppStore } from './store-context.ts';
 
 export function App({ api }: { api: WzpApi }) {
   const store = useAppStore();
   const snapshot = useApp((s) => s.snapshot);
   const connected = useApp((s) => s.connected);
-  const screen = screenFor(snapshot);
+  const onboarding = useApp((s) => s.onboarding);
+  const host = useApp((s) => s.host);
+  const screen = screenFor(snapshot, onboarding);
   const call = snapshot?.call ?? null;
   const [micDb, setMicDb] = useState(-90);
 
@@ -38,11 +40,9 @@ export function App({ api }: { api: WzpApi }) {
   }, [store]);
 
   const inCallId = screen === 'in-call' ? (call?.id ?? null) : null;
-  const audioRef = useRef<CallAudio | null>(null);
   useEffect(() => {
     if (!inCallId) return;
     const audio = new CallAudio();
-    audioRef.current = audio;
     const st = store.getState();
     void audio.start({
       api,
@@ -54,29 +54,123 @@ export function App({ api }: { api: WzpApi }) {
           notices: [...s.notices, { level: 'warning', message, id: Date.now() }],
         })),
     });
-    return () => {
-      void audio.stop();
-      audioRef.current = null;
-    };
+    return () => void audio.stop();
   }, [inCallId, api, store]);
+
+  useCallSounds(call, snapshot?.history ?? [], snapshot?.settings.audio.outputDeviceId ?? null);
+  useIncomingAlert(call, host);
 
   return (
     <div className="app">
       {!connected && snapshot && (
-        <p role="alert" className="danger banner">
+        <p role="alert" className="banner danger">
           Lost the connection to the app.{' '}
-          <button onClick={() => window.location.reload()}>Reconnect</button>
+          <button type="button" onClick={() => window.location.reload()}>
+            Reconnect
+          </button>
         </p>
       )}
+      <Announcer call={call} />
       <Notices />
       {screen === 'connecting' && <p className="centered">Connecting…</p>}
       {screen === 'first-run' && <FirstRun />}
-      {screen === 'incoming' && call && <IncomingCall call={call} />}
-      {screen === 'outgoing' && call && <OutgoingCall call={call} />}
-      {screen === 'in-call' && call && <InCall call={call} micDb={micDb} />}
-      {screen === 'main' && <Main />}
+      {(screen === 'incoming' || screen === 'outgoing' || screen === 'in-call') && call && (
+        <CallScreen call={call} micDb={micDb} />
+      )}
+      {screen === 'main' && <MainWindow />}
     </div>
   );
+}
+
+function callerName(call: CallView): string {
+  return call.name ?? 'Unknown caller';
+}
+
+/** A screen reader hears an incoming call, and when a call connects or ends. */
+function Announcer({ call }: { call: CallView | null }) {
+  const [text, setText] = useState('');
+  const last = useRef<string>('');
+  useEffect(() => {
+    let next = '';
+    if (call?.direction === 'incoming' && call.state === 'ringing')
+      next = `Incoming call from ${callerName(call)}`;
+    else if (call?.state === 'connected') next = `In call with ${callerName(call)}`;
+    else if (!call && last.current) next = 'Call ended';
+    if (next && next !== last.current) setText(next);
+    last.current = next || (call ? last.current : '');
+  }, [call]);
+  return (
+    <div className="sr-only" role="status" aria-live="assertive" aria-atomic="true">
+      {text}
+    </div>
+  );
+}
+
+function useCallSounds(
+  call: CallView | null,
+  history: readonly HistoryEntry[],
+  outputDeviceId: string | null,
+): void {
+  const sounds = useRef<CallSounds | null>(null);
+  const prev = useRef<CallView | null>(null);
+  useEffect(() => {
+    const s = new CallSounds();
+    sounds.current = s;
+    return () => {
+      s.close();
+      sounds.current = null;
+    };
+  }, []);
+  useEffect(() => sounds.current?.setOutputDevice(outputDeviceId), [outputDeviceId]);
+  useEffect(() => {
+    const s = sounds.current;
+    if (!s) return;
+    s.setLoop(loopSoundFor(call));
+    const p = prev.current;
+    if (p && (!call || call.id !== p.id)) {
+      const cue = endCueFor(
+        p,
+        history.find((h) => h.id === p.id),
+      );
+      if (cue) s.cue(cue);
+    }
+    prev.current = call;
+  }, [call, history]);
+}
+
+/** In a browser tab, a call coming in flashes the title and raises a notification. */
+function useIncomingAlert(call: CallView | null, host: Host): void {
+  const ringing = call?.direction === 'incoming' && call.state === 'ringing';
+  const who = call ? callerName(call) : '';
+  const id = call?.id ?? null;
+  useEffect(() => {
+    if (host !== 'web' || !ringing || !id) return;
+    const base = document.title;
+    const text = `Incoming call: ${who}`;
+    let on = true;
+    document.title = text;
+    const t = setInterval(() => {
+      on = !on;
+      document.title = on ? text : base;
+    }, 1000);
+    let note: Notification | null = null;
+    if (typeof Notification !== 'undefined' && Notification.permission === 'granted') {
+      note = new Notification(`${who} is calling`, {
+        body: 'Open wz-phone to answer.',
+        tag: `wzp-call-${id}`,
+        requireInteraction: true,
+      });
+      note.onclick = () => {
+        window.focus();
+        note?.close();
+      };
+    }
+    return () => {
+      clearInterval(t);
+      document.title = base;
+      note?.close();
+    };
+  }, [host, ringing, who, id]);
 }
 
 function Notices() {
@@ -84,61 +178,20 @@ function Notices() {
   const dismiss = useApp((s) => s.dismissNotice);
   if (notices.length === 0) return null;
   return (
-    <ul className="notices" aria-live="polite">
+    <ul className="notices" aria-live="polite" aria-label="Notices">
       {notices.map((n) => (
         <li key={n.id} className={`notice ${n.level}`}>
-          {n.message}
-          <button type="button" aria-label="Dismiss" onClick={() => dismiss(n.id)}>
-            ×
+          <span>{n.message}</span>
+          <button
+            type="button"
+            className="icon-only"
+            aria-label={`Dismiss: ${n.message}`}
+            onClick={() => dismiss(n.id)}
+          >
+            <X size={16} aria-hidden="true" />
           </button>
         </li>
       ))}
     </ul>
-  );
-}
-
-function Main() {
-  const view = useApp((s) => s.view);
-  const setView = useApp((s) => s.setView);
-  const relay = useApp((s) => s.snapshot?.relay);
-  const identity = useApp((s) => s.snapshot?.identity);
-  const qrOpen = useApp((s) => s.qrOpen);
-  const setQrOpen = useApp((s) => s.setQrOpen);
-  const addOpen = useApp((s) => s.addContactOpen);
-  const tabs = [
-    ['contacts', 'Contacts'],
-    ['history', 'History'],
-    ['settings', 'Settings'],
-  ] as const;
-  return (
-    <>
-      <header className="top">
-        <nav aria-label="Main">
-          {tabs.map(([id, label]) => (
-            <button
-              key={id}
-              type="button"
-              aria-current={view === id ? 'page' : undefined}
-              onClick={() => setView(id)}
-            >
-              {label}
-            </button>
-          ))}
-        </nav>
-        <span className={`relay-state ${relay?.state ?? ''}`} title={relay?.detail ?? ''}>
-          Relay: {relay?.state ?? '…'}
-        </span>
-        <button type="button" onClick={() => setQrOpen(true)}>
-          Show my QR code
-        </button>
-      </header>
-      <main>
-        {view === 'contacts' && <Contacts />}
-        {view === 'history' && <History />}
-        {view === 'settings' && <Settings />}
-      </main>
-      {qrOpen && identity && <QrDialog fingerprint={identity.fingerprint as Fingerprint} />}
-      {addOpen && <AddContactDialog />}
-    </>
   );
 }

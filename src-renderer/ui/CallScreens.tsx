@@ -1,113 +1,175 @@
-// The call screens: outgoing (calling / ringing), incoming (Answer / Decline) and in call
-// (timer, path, quality, mute, hang up, mic level, the words to compare aloud).
+// The call screen: a large avatar and the name (marked "not in your contacts" for strangers),
+// what is happening (calling, ringing, incoming, the running time), the path and the quality,
+// the safety words to read aloud, a labelled microphone meter, and round icon buttons with text
+// labels: Answer (it takes focus) and Decline, Mute and Hang up.
+import type { ReactNode } from 'react';
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
 import type { CallView } from '../../src-shared/ipc-contract.ts';
 import { formatDuration, qualityOf, qualityTitle } from '../state/derive.ts';
+import { Avatar } from './Avatar.tsx';
 import { FingerprintText } from './FingerprintText.tsx';
 import { useNow } from './hooks.ts';
+import { BadgeCheck, Mic, MicOff, Phone, PhoneOff, ShieldAlert } from './icons.ts';
 import { useApp } from './store-context.ts';
 
-function Who({ call }: { call: CallView }) {
+function Who({ call, children }: { call: CallView; children?: ReactNode }) {
+  const ringing = call.state === 'ringing' || call.state === 'calling';
   return (
     <div className="who">
-      <h1>{call.name ?? 'Unknown caller'}</h1>
-      {call.verified && <span className="verified">✓ Verified</span>}
-      <FingerprintText fp={call.peer as Fingerprint} label="caller fingerprint" />
+      <span className={`avatar-ring${ringing ? ' pulsing' : ''}`}>
+        <Avatar name={call.name} fingerprint={call.peer} size={128} />
+      </span>
+      <h1>
+        {call.name ?? 'Unknown caller'}
+        {call.verified && !call.keyWarning && (
+          <BadgeCheck size={22} className="verified-icon" aria-label="verified" />
+        )}
+      </h1>
+      {children}
       {call.keyWarning && (
         <p role="alert" className="danger">
-          ⚠ This contact's key changed recently and has not been re-verified.
+          <ShieldAlert size={18} aria-hidden="true" /> This contact's key changed recently and has
+          not been re-verified.
         </p>
       )}
       {call.name === null && (
-        <p className="warning">Not in your contacts: check the fingerprint before trusting them.</p>
+        <div className="stranger">
+          <span className="tag">not in your contacts</span>
+          <p className="hint">Check their fingerprint before you trust them:</p>
+          <FingerprintText fp={call.peer as Fingerprint} label="caller fingerprint" />
+        </div>
       )}
     </div>
   );
 }
 
-export function OutgoingCall({ call }: { call: CallView }) {
+export function CallScreen({ call, micDb }: { call: CallView; micDb: number }) {
+  if (call.state === 'connected') return <InCall call={call} micDb={micDb} />;
+  if (call.direction === 'incoming') return <IncomingCall call={call} />;
+  return <OutgoingCall call={call} />;
+}
+
+function OutgoingCall({ call }: { call: CallView }) {
   const hangUp = useApp((s) => s.hangUp);
   return (
     <main className="call-screen outgoing" aria-label="Outgoing call">
-      <p className="call-state">{call.state === 'ringing' ? 'Ringing…' : 'Calling…'}</p>
-      <Who call={call} />
+      <Who call={call}>
+        <p className="call-state">{call.state === 'ringing' ? 'Ringing…' : 'Calling…'}</p>
+      </Who>
       <div className="call-buttons">
-        <button type="button" className="hangup" onClick={() => void hangUp()}>
-          Hang up
-        </button>
+        <RoundButton kind="hangup" label="Cancel" onClick={() => void hangUp()} />
       </div>
     </main>
   );
 }
 
-export function IncomingCall({ call }: { call: CallView }) {
+function IncomingCall({ call }: { call: CallView }) {
   const answer = useApp((s) => s.answer);
   const decline = useApp((s) => s.decline);
   return (
     <main className="call-screen incoming" aria-label="Incoming call">
-      <p className="call-state">Incoming call</p>
-      <Who call={call} />
+      <Who call={call}>
+        <p className="call-state">Incoming call</p>
+      </Who>
       <div className="call-buttons">
-        <button type="button" className="answer" onClick={() => void answer()}>
-          Answer
-        </button>
-        <button type="button" className="hangup" onClick={() => void decline()}>
-          Decline
-        </button>
+        <RoundButton kind="hangup" label="Decline" onClick={() => void decline()} />
+        <RoundButton kind="answer" label="Answer" onClick={() => void answer()} autoFocus />
       </div>
-      <p className="hint">Ctrl+Shift+A answers, Ctrl+Shift+D declines.</p>
+      <p className="hint">Enter answers · Ctrl+Shift+A answers, Ctrl+Shift+D declines</p>
     </main>
   );
 }
 
-export function InCall({ call, micDb }: { call: CallView; micDb: number }) {
+function InCall({ call, micDb }: { call: CallView; micDb: number }) {
   const hangUp = useApp((s) => s.hangUp);
   const toggleMute = useApp((s) => s.toggleMute);
   const now = useNow(500);
   const elapsed = call.connectedAt ? (now - call.connectedAt) / 1000 : 0;
   const q = qualityOf(call.stats);
   const path = call.path === 'direct' ? 'Direct' : call.path === 'relay' ? 'Relay' : 'Connecting';
+  const level = Math.max(-60, micDb);
   return (
     <main className="call-screen in-call" aria-label="In call">
-      <Who call={call} />
-      <p className="timer" aria-label="call duration">
-        {formatDuration(elapsed)}
-      </p>
-      <p className="path" aria-label="media path">
-        {path === 'Direct'
-          ? 'Direct (peer-to-peer)'
-          : path === 'Relay'
-            ? 'Relay (through the relay server)'
-            : path}
-      </p>
-      <p
-        className={`quality ${q}`}
-        title={qualityTitle(call.stats)}
-        aria-label={`quality ${q}: ${qualityTitle(call.stats)}`}
-      >
-        Quality: {q}
-      </p>
+      <Who call={call}>
+        <p className="timer" aria-label="call duration">
+          {formatDuration(elapsed)}
+        </p>
+      </Who>
+      <div className="chips">
+        <span className="chip" aria-label="media path">
+          {path === 'Direct'
+            ? 'Direct (peer-to-peer)'
+            : path === 'Relay'
+              ? 'Relay (through the relay server)'
+              : path}
+        </span>
+        <span
+          className={`chip quality ${q}`}
+          title={qualityTitle(call.stats)}
+          aria-label={`quality ${q}: ${qualityTitle(call.stats)}`}
+        >
+          Quality: {q}
+        </span>
+      </div>
       {call.sas && (
         <p className="sas">
-          Read aloud and compare: <strong>{call.sas}</strong>
+          Safety words — read them aloud and compare: <strong>{call.sas}</strong>
         </p>
       )}
-      <meter
-        className="mic-level"
-        aria-label="microphone level"
-        min={-60}
-        max={0}
-        value={Math.max(-60, micDb)}
-      />
+      <label className="meter">
+        <span>{call.muted ? 'Your microphone (muted)' : 'Your microphone'}</span>
+        <meter
+          className="mic-level"
+          aria-label="Your microphone level"
+          min={-60}
+          max={0}
+          low={-30}
+          high={-6}
+          optimum={-18}
+          value={level}
+        />
+      </label>
       <div className="call-buttons">
-        <button type="button" aria-pressed={call.muted} onClick={() => void toggleMute()}>
-          {call.muted ? 'Unmute' : 'Mute'}
-        </button>
-        <button type="button" className="hangup" onClick={() => void hangUp()}>
-          Hang up
-        </button>
+        <RoundButton
+          kind={call.muted ? 'muted' : 'mute'}
+          label={call.muted ? 'Unmute' : 'Mute'}
+          pressed={call.muted}
+          onClick={() => void toggleMute()}
+        />
+        <RoundButton kind="hangup" label="Hang up" onClick={() => void hangUp()} />
       </div>
-      <p className="hint">Ctrl+Shift+M mutes, Ctrl+Shift+H hangs up.</p>
+      <p className="hint">Ctrl+Shift+M mutes · Ctrl+Shift+H hangs up</p>
     </main>
+  );
+}
+
+function RoundButton({
+  kind,
+  label,
+  onClick,
+  pressed,
+  autoFocus,
+}: {
+  kind: 'answer' | 'hangup' | 'mute' | 'muted';
+  label: string;
+  onClick: () => void;
+  pressed?: boolean;
+  autoFocus?: boolean;
+}) {
+  const Icon =
+    kind === 'answer' ? Phone : kind === 'hangup' ? PhoneOff : kind === 'muted' ? MicOff : Mic;
+  return (
+    <button
+      type="button"
+      className={`call-button ${kind}`}
+      onClick={onClick}
+      aria-pressed={pressed}
+      autoFocus={autoFocus}
+    >
+      <span className="disc">
+        <Icon size={28} aria-hidden="true" />
+      </span>
+      <span className="label">{label}</span>
+    </button>
   );
 }

@@ -9,29 +9,26 @@ import {
 import type { Settings as SettingsT } from '../../src-shared/ipc-contract.ts';
 import { listAudioDevices, startMicMeter, type AudioDevices } from '../audio/call-audio.ts';
 import { FingerprintText } from './FingerprintText.tsx';
+import { RelayStatus } from './RelayStatus.tsx';
 import { useApp } from './store-context.ts';
 
 export function Settings() {
   const settings = useApp((s) => s.snapshot?.settings);
   const identity = useApp((s) => s.snapshot?.identity);
-  const relay = useApp((s) => s.snapshot?.relay);
   if (!settings) return null;
   return (
-    <section aria-label="Settings" className="settings">
-      {identity && (
-        <div>
-          <h2>My identity</h2>
-          <FingerprintText fp={identity.fingerprint} label="my fingerprint" />
-        </div>
-      )}
+    <div className="settings">
       <General settings={settings} />
-      <RelaySettings
-        settings={settings}
-        state={relay?.state ?? 'unconfigured'}
-        detail={relay?.detail ?? null}
-      />
       <AudioSettings settings={settings} />
-    </section>
+      <RelaySettings settings={settings} />
+      {identity && (
+        <section className="card" aria-labelledby="set-identity">
+          <h2 id="set-identity">My identity</h2>
+          <p className="hint">People add you with this fingerprint (or your QR code).</p>
+          <FingerprintText fp={identity.fingerprint} label="my fingerprint" />
+        </section>
+      )}
+    </div>
   );
 }
 
@@ -49,6 +46,7 @@ function useResult() {
 
 function General({ settings }: { settings: SettingsT }) {
   const update = useApp((s) => s.updateSettings);
+  const desktop = useApp((s) => s.host === 'electron');
   const [name, setName] = useState(settings.displayName ?? '');
   const [stun, setStun] = useState(settings.stunServers.join('\n'));
   const { show, node } = useResult();
@@ -58,8 +56,8 @@ function General({ settings }: { settings: SettingsT }) {
     show(await update({ displayName: name.trim() || null, stunServers }));
   }
   return (
-    <form onSubmit={(e) => void save(e)}>
-      <h2>General</h2>
+    <form className="card" onSubmit={(e) => void save(e)} aria-labelledby="set-general">
+      <h2 id="set-general">General</h2>
       <label>
         My name (shown to people I call)
         <input value={name} maxLength={64} onChange={(e) => setName(e.target.value)} />
@@ -76,37 +74,62 @@ function General({ settings }: { settings: SettingsT }) {
         />
         Try direct (peer-to-peer) calls
       </label>
-      <label className="check">
-        <input
-          type="checkbox"
-          checked={settings.startAtLogin}
-          onChange={(e) => void update({ startAtLogin: e.target.checked }).then((r) => show(r))}
-        />
-        Start at login
-      </label>
-      <label className="check">
-        <input
-          type="checkbox"
-          checked={settings.closeToTray}
-          onChange={(e) => void update({ closeToTray: e.target.checked }).then((r) => show(r))}
-        />
-        Keep running in the tray when the window is closed
-      </label>
+      {desktop && (
+        <>
+          <label className="check">
+            <input
+              type="checkbox"
+              checked={settings.startAtLogin}
+              onChange={(e) => void update({ startAtLogin: e.target.checked }).then((r) => show(r))}
+            />
+            Start at login
+          </label>
+          <label className="check">
+            <input
+              type="checkbox"
+              checked={settings.closeToTray}
+              onChange={(e) => void update({ closeToTray: e.target.checked }).then((r) => show(r))}
+            />
+            Keep running in the tray when the window is closed
+          </label>
+        </>
+      )}
+      {!desktop && <NotificationSetting />}
       <button type="submit">Save</button>
       {node}
     </form>
   );
 }
 
-function RelaySettings({
-  settings,
-  state,
-  detail,
-}: {
-  settings: SettingsT;
-  state: string;
-  detail: string | null;
-}) {
+function NotificationSetting() {
+  const supported = typeof Notification !== 'undefined';
+  const [perm, setPerm] = useState(supported ? Notification.permission : 'denied');
+  if (!supported) return null;
+  return (
+    <p className="row">
+      <span>
+        Notifications for incoming calls while this tab is in the background:{' '}
+        <strong>
+          {perm === 'granted' ? 'on' : perm === 'denied' ? 'blocked by the browser' : 'off'}
+        </strong>
+      </span>
+      {perm === 'default' && (
+        <button
+          type="button"
+          onClick={() =>
+            void Notification.requestPermission()
+              .then(setPerm)
+              .catch(() => {})
+          }
+        >
+          Allow notifications
+        </button>
+      )}
+    </p>
+  );
+}
+
+function RelaySettings({ settings }: { settings: SettingsT }) {
   const configure = useApp((s) => s.configureRelay);
   const [address, setAddress] = useState(settings.relay?.address ?? '');
   const [fp, setFp] = useState(settings.relay?.fingerprint ?? '');
@@ -122,12 +145,9 @@ function RelaySettings({
     show(await configure(address.trim(), p.value), 'Relay saved; reconnecting');
   }
   return (
-    <form onSubmit={(e) => void save(e)}>
-      <h2>Relay</h2>
-      <p>
-        Status: <strong>{state}</strong>
-        {detail ? ` (${detail})` : ''}
-      </p>
+    <form className="card" onSubmit={(e) => void save(e)} aria-labelledby="set-relay">
+      <h2 id="set-relay">Relay</h2>
+      <RelayStatus />
       {settings.relay && (
         <FingerprintText
           fp={settings.relay.fingerprint as Fingerprint}
@@ -183,8 +203,8 @@ function AudioSettings({ settings }: { settings: SettingsT }) {
     void update({ audio: { ...settings.audio, ...patch } }).then((r) => show(r));
 
   return (
-    <div>
-      <h2>Audio</h2>
+    <section className="card" aria-labelledby="set-audio">
+      <h2 id="set-audio">Audio</h2>
       <label>
         Microphone
         <select
@@ -220,6 +240,6 @@ function AudioSettings({ settings }: { settings: SettingsT }) {
         <meter aria-label="microphone level" min={-60} max={0} value={Math.max(-60, level)} />
       </div>
       {node}
-    </div>
+    </section>
   );
 }

@@ -9,6 +9,9 @@
 // Direct calls are switched off in both apps' settings: the engine binds 0.0.0.0 and a direct
 // attempt could offer host candidates on non-loopback interfaces, and tests send only to
 // loopback. So the media path asserted here is the relay's.
+// The call sounds are measured at each page's output (test/support/output-tap.ts): Bob's page
+// plays the ringtone and Alice's the ringback while his app rings, and both stop on answer. A
+// second call is made with the keyboard only (Tab, Enter, Escape).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -26,9 +29,13 @@ import { formatFingerprint } from '../../src-shared/fingerprint.ts';
 import { goertzelDb, rmsDbfs } from '../support/audio-analysis.ts';
 import { sineTone } from '../support/fixtures.ts';
 import { startRelay, type RunningRelay } from '../support/relay-harness.ts';
+import { audibleAt, outputSince, tapOutput } from '../support/output-tap.ts';
 
 const RESULTS = join(process.cwd(), 'test-results');
 const RATE = 48_000;
+/** The ringtone's notes and the ringback's tones (scripts/make-sounds.ts). */
+const RINGTONE_HZ = [659.26, 830.61, 987.77];
+const RINGBACK_HZ = [440, 480];
 
 /** What one side's engine hands to its host for playout, 20 ms at a time. */
 interface HeardFrame {
@@ -46,9 +53,13 @@ interface Side {
   heard: HeardFrame[];
 }
 
-async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+async function until(
+  what: string,
+  cond: () => boolean | Promise<boolean>,
+  ms = 10_000,
+): Promise<void> {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -105,6 +116,7 @@ describe('a call between two apps (web hosts, Chromium, real engine, real relay)
     const browser = await launchChromium({ micWav: wav });
     const page = await browser.newPage({ viewport: { width: 900, height: 800 } });
     page.setDefaultTimeout(10_000);
+    await tapOutput(page);
     page.on('pageerror', (e) => console.error(`${name} page error:`, e.message));
     const side = { name, web, browser, page, heard };
     sides.push(side);
@@ -119,6 +131,7 @@ describe('a call between two apps (web hosts, Chromium, real engine, real relay)
   async function firstRun(side: Side): Promise<string> {
     const { page } = side;
     await page.goto(side.web.host.url);
+    await page.getByLabel('Your name').fill(side.name === 'alice' ? 'Alice' : 'Bob');
     await page.getByRole('button', { name: 'Create my identity' }).click();
     const myFp = page.getByLabel('my fingerprint');
     await myFp.waitFor();
@@ -128,7 +141,8 @@ describe('a call between two apps (web hosts, Chromium, real engine, real relay)
     await page.getByLabel('Relay fingerprint').fill(formatFingerprint(relay.fingerprint));
     await shot(side, '1-first-run');
     await page.getByRole('button', { name: 'Connect to relay' }).click();
-    await page.getByText('Relay: registered').waitFor();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('status').filter({ hasText: 'Online' }).first().waitFor();
 
     await page.getByRole('button', { name: 'Settings' }).click();
     const direct = page.getByRole('checkbox', { name: 'Try direct (peer-to-peer) calls' });
@@ -215,7 +229,7 @@ describe('a call between two apps (web hosts, Chromium, real engine, real relay)
     assert.equal(await bobRow.getByText('✓ Verified').count(), 0);
 
     // Bob shows his QR code; its PNG (as shown on screen) goes into Alice's "QR image" input.
-    await b.getByRole('button', { name: 'Show my QR code' }).click();
+    await b.getByRole('button', { name: 'My QR code and fingerprint' }).click();
     const qr = b.getByRole('img', { name: 'QR code of my fingerprint' });
     await qr.waitFor();
     await qr.evaluate((el) => (el as HTMLImageElement).decode());
@@ -254,23 +268,45 @@ describe('a call between two apps (web hosts, Chromium, real engine, real relay)
     await bobRow.getByText('Online').waitFor();
     await shot(alice, '5-contacts');
 
-    // Alice calls; Bob's page rings; Bob answers.
-    await bobRow.getByRole('button', { name: 'Call' }).click();
+    // Alice calls; Bob's page rings and plays the ringtone, Alice's plays ringback; Bob answers.
+    const ringFrom = Date.now();
+    await bobRow.getByRole('button', { name: 'Call Bob' }).click();
     await b.getByRole('main', { name: 'Incoming call' }).getByText('Alice').waitFor();
     await b.getByRole('button', { name: 'Decline' }).waitFor();
+    await a.getByText('Ringing…').waitFor();
+    await until(
+      'the ringtone at Bob’s output and ringback at Alice’s',
+      async () =>
+        audibleAt(await outputSince(b, ringFrom), RINGTONE_HZ) >= 4 &&
+        audibleAt(await outputSince(a, ringFrom), RINGBACK_HZ) >= 4,
+    );
+    const ringing = {
+      bob: await outputSince(b, ringFrom),
+      alice: await outputSince(a, ringFrom),
+    };
+    t.diagnostic(
+      `while ringing: Bob's output ${audibleAt(ringing.bob, RINGTONE_HZ)} ringtone samples ` +
+        `(max ${Math.max(...ringing.bob.map((x) => x.dbfs)).toFixed(1)} dBFS), Alice's ` +
+        `${audibleAt(ringing.alice, RINGBACK_HZ)} ringback samples`,
+    );
     await shot(bob, '6-incoming');
     await shot(alice, '6-outgoing');
     await b.getByRole('button', { name: 'Answer' }).click();
+    const answeredAt = Date.now();
 
     for (const s of [alice, bob]) {
       await s.page.getByRole('main', { name: 'In call' }).waitFor();
-      await s.page.getByText(/^(Direct|Relay) \(/).waitFor();
+      await s.page.getByText(/^(Direct|Relay) \(/).waitFor({ timeout: 20_000 });
       assert.equal(
         await s.page.getByLabel('media path').textContent(),
         'Relay (through the relay server)',
         `${s.name} shows the relay path (direct calls are off)`,
       );
     }
+    // The ringing sounds stop once the call is answered.
+    await until('a second of call', () => Date.now() > answeredAt + 1500);
+    assert.equal(audibleAt(await outputSince(b, answeredAt + 500), RINGTONE_HZ), 0, 'no ringtone');
+    assert.equal(audibleAt(await outputSince(a, answeredAt + 500), RINGBACK_HZ), 0, 'no ringback');
     const timer = (p: Page) => p.getByLabel('call duration').textContent();
     const t0 = await Promise.all([timer(a), timer(b)]);
 
@@ -311,8 +347,18 @@ describe('a call between two apps (web hosts, Chromium, real engine, real relay)
     await a.getByRole('button', { name: 'Mute' }).click();
     await a.getByRole('button', { name: 'Unmute' }).waitFor();
     await until('Alice muted in her engine', () => alice.web.app.snapshot().call?.muted === true);
-    const settle = Date.now() + 800;
-    await until('settling', () => Date.now() >= settle);
+    // What Bob's jitter buffer held when Alice muted still plays out first; on a loaded machine
+    // that can be seconds. Wait for the first 10 tone-free frames in a row, then measure.
+    const mutedAt = Date.now();
+    await until(
+      'Bob’s playout to reach the muted audio',
+      () => {
+        const after = bob.heard.filter((f) => f.at >= mutedAt);
+        return after.length >= 10 && after.slice(-10).every((f) => f.toneDb <= -55);
+      },
+      15_000,
+    );
+    t.diagnostic(`Bob's playout reached the mute after ${Date.now() - mutedAt} ms`);
     const quietFrom = Date.now();
     await until('1.5 s of muted call at Bob', () => Date.now() >= quietFrom + 1500);
     const mutedWindow = summary(bob.heard, quietFrom, Date.now());
@@ -338,7 +384,6 @@ describe('a call between two apps (web hosts, Chromium, real engine, real relay)
     await until('Alice heard again at Bob', () => toneFrames(bob.heard, unmutedAt) >= 10);
 
     // Alice hangs up; both calls end and both pages go back to the contacts.
-    await a.getByRole('button', { name: 'Hang up' }).click();
     await bobRow.waitFor();
     await b.getByRole('listitem', { name: 'Contact Alice' }).waitFor();
     await until(
@@ -353,5 +398,64 @@ describe('a call between two apps (web hosts, Chromium, real engine, real relay)
     }
     await shot(alice, '9-ended');
     await shot(bob, '9-ended');
+  });
+
+  test('a keyboard-only call: Tab and Enter call and answer, Escape closes a dialog', async () => {
+    const [alice, bob] = sides;
+    assert.ok(alice && bob);
+    const a = alice.page;
+    const b = bob.page;
+    // Whatever the first test left: no call, both on their main window.
+    for (const s of [alice, bob]) {
+      const c = s.web.app.snapshot().call;
+      if (c) await s.web.app.invoke('hangUp', { callId: c.id });
+    }
+    await until(
+      'no call on either side',
+      () => alice.web.app.snapshot().call === null && bob.web.app.snapshot().call === null,
+    );
+    await a.getByRole('listitem', { name: 'Contact Bob' }).waitFor();
+
+    /** Press Tab until the focused element is named `name` (its label or text). */
+    async function tabTo(page: Page, name: string): Promise<void> {
+      for (let i = 0; i < 40; i++) {
+        await page.keyboard.press('Tab');
+        const focused = await page.evaluate(() => {
+          const el = document.activeElement as HTMLElement | null;
+          return el?.getAttribute('aria-label') ?? el?.textContent?.trim() ?? '';
+        });
+        if (focused === name) return;
+      }
+      assert.fail(`Tab never reached "${name}"`);
+    }
+
+    // A dialog opened from the keyboard closes with Escape, and focus returns to its button.
+    await tabTo(a, 'Add contact');
+    await a.keyboard.press('Enter');
+    await a.getByRole('dialog').waitFor();
+    await a.keyboard.press('Escape');
+    await a.getByRole('dialog').waitFor({ state: 'detached' });
+    assert.equal(
+      await a.evaluate(() => document.activeElement?.textContent?.trim()),
+      'Add contact',
+    );
+
+    await tabTo(a, 'Call Bob');
+    await a.keyboard.press('Enter');
+    await b.getByRole('main', { name: 'Incoming call' }).waitFor();
+    await b.getByRole('button', { name: 'Answer' }).waitFor();
+    await until(
+      'Answer has the focus',
+      async () => (await b.evaluate(() => document.activeElement?.textContent)) === 'Answer',
+    );
+    await b.keyboard.press('Enter');
+    for (const s of [alice, bob]) await s.page.getByRole('main', { name: 'In call' }).waitFor();
+    await tabTo(a, 'Hang up');
+    await a.keyboard.press('Enter');
+    await until(
+      'the call ended on both sides',
+      () => alice.web.app.snapshot().call === null && bob.web.app.snapshot().call === null,
+    );
+    assert.equal(alice.web.app.snapshot().history[0]?.outcome, 'answered');
   });
 });

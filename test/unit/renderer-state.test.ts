@@ -14,7 +14,15 @@ import {
   shortcutFor,
   formatDuration,
   qualityOf,
+  AVATAR_COLOURS,
+  avatarColour,
+  endCueFor,
+  initialsOf,
+  loopSoundFor,
+  missedSince,
+  outcomeLabel,
 } from '../../src-renderer/state/derive.ts';
+import { relayKeyProblem } from '../../src-renderer/ui/RelayStatus.tsx';
 import {
   createWsApi,
   takeTokenFromFragment,
@@ -272,6 +280,67 @@ class FakeSocket implements WsLike {
     this.onopen?.({});
   }
 }
+
+describe('people, outcomes and sounds', () => {
+  test('initials and avatar colours', () => {
+    assert.equal(initialsOf('Alice'), 'A');
+    assert.equal(initialsOf('  carol   van dyke '), 'CV');
+    assert.equal(initialsOf('élodie'), 'É');
+    assert.equal(initialsOf(null), '?');
+    assert.equal(initialsOf('   '), '?');
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 64 }), (name) => {
+        assert.ok([...initialsOf(name)].length <= 2);
+      }),
+    );
+    const a = fp();
+    assert.equal(avatarColour(a), avatarColour(a), 'stable');
+    const used = new Set(Array.from({ length: 200 }, () => avatarColour(fp())));
+    assert.ok(used.size >= AVATAR_COLOURS.length - 1, `spread over the palette (${used.size})`);
+  });
+
+  test('outcomes in plain words', () => {
+    const o = (outcome: string, reason: string, direction = 'outgoing') =>
+      outcomeLabel({ outcome, reason, direction } as Parameters<typeof outcomeLabel>[0]);
+    assert.equal(o('missed', 'hangup-remote', 'incoming'), 'Missed');
+    assert.equal(o('missed', 'busy', 'incoming'), 'Missed (you were in a call)');
+    assert.equal(o('failed', 'no-answer'), 'No answer');
+    assert.equal(o('failed', 'busy'), 'Busy');
+    assert.equal(o('declined', 'declined'), 'Declined');
+    assert.equal(o('cancelled', 'hangup-local'), 'Cancelled');
+    assert.equal(o('answered', 'hangup-local', 'incoming'), 'Incoming call');
+    assert.equal(o('failed', 'error'), 'Call failed');
+  });
+
+  test('which sound: ringtone in, ringback out, busy or hang-up at the end', () => {
+    const call = (over: Partial<CallView>) => snapshot(over).call as CallView;
+    assert.equal(loopSoundFor(null), null);
+    assert.equal(loopSoundFor(call({ direction: 'incoming', state: 'ringing' })), 'ringtone');
+    assert.equal(loopSoundFor(call({ direction: 'outgoing', state: 'ringing' })), 'ringback');
+    assert.equal(loopSoundFor(call({ direction: 'outgoing', state: 'calling' })), null);
+    assert.equal(loopSoundFor(call({ state: 'connected', connectedAt: 1 })), null);
+    const entry = (outcome: string, reason: string) =>
+      ({ outcome, reason }) as Parameters<typeof endCueFor>[1];
+    const out = call({ direction: 'outgoing', state: 'ringing' });
+    assert.equal(endCueFor(call({ connectedAt: 5 }), entry('answered', 'hangup-remote')), 'hangup');
+    assert.equal(endCueFor(out, entry('failed', 'busy')), 'busy');
+    assert.equal(endCueFor(out, entry('declined', 'declined')), 'busy');
+    assert.equal(endCueFor(out, entry('cancelled', 'hangup-local')), null);
+    assert.equal(endCueFor(call({ direction: 'incoming' }), entry('missed', 'cancelled')), null);
+  });
+
+  test('missed calls since History was opened; a changed relay key is recognised', () => {
+    const h = (outcome: string, startedAt: number) =>
+      ({ outcome, startedAt }) as Snapshot['history'][number];
+    assert.equal(missedSince([h('missed', 5), h('missed', 15), h('answered', 20)], 10), 1);
+    const [a, b] = [fp(), fp()];
+    assert.deepEqual(
+      relayKeyProblem(`peer at 1.2.3.4:7000 is ${a}, expected ${b}: possible interception`),
+      { actual: a, expected: b },
+    );
+    assert.equal(relayKeyProblem('timeout'), null);
+  });
+});
 
 describe('WebSocket transport', () => {
   test('token as subprotocol, requests matched by id, contract checks both ways', async () => {
