@@ -20,7 +20,13 @@ import {
   PeerRefusedError,
   type Address,
 } from './errors.ts';
-import { PeerConnection, type PeerIdentity, type SignalParser } from './peer-connection.ts';
+import type { InboundBudget } from './inbound-budget.ts';
+import {
+  PeerConnection,
+  type ConnectionTicket,
+  type PeerIdentity,
+  type SignalParser,
+} from './peer-connection.ts';
 import { existingPeerStreams, tapSocket, underlyingUdpSocket } from './quic-internals.ts';
 
 /** TLS alert numbers as quiche's CryptoError range (0x100 + alert). */
@@ -58,6 +64,15 @@ export interface EndpointOptions<S> {
   handshakeTimeoutMs?: number;
   pingIntervalMs?: number;
   maxSignalBytes?: number;
+  /** Per connection: signal bytes queued for a peer that does not read before it is dropped. */
+  maxQueuedSignalBytes?: number;
+  /**
+   * Asked for every accepted connection before anything else happens on it; null refuses it
+   * (closed at once). The ticket travels with the connection and is released once when it ends.
+   */
+  admitConnection?: (remote: Address) => ConnectionTicket | null;
+  /** The inbound budget each accepted connection starts with (its owner may change it later). */
+  newInboundBudget?: () => InboundBudget;
 }
 
 export interface EndpointCounters {
@@ -66,6 +81,8 @@ export interface EndpointCounters {
   acceptedConnections: number;
   refusedPeers: number;
   failedAccepts: number;
+  /** Connections the admission policy refused (too many from one address, or overall). */
+  refusedAdmissions: number;
 }
 
 export type EndpointEvents<S, Out = S> = {
@@ -83,6 +100,7 @@ export class QuicEndpoint<S, Out = S> extends TypedEmitter<EndpointEvents<S, Out
     acceptedConnections: 0,
     refusedPeers: 0,
     failedAccepts: 0,
+    refusedAdmissions: 0,
   };
 
   readonly #socket: QUICSocket;
@@ -311,6 +329,7 @@ export class QuicEndpoint<S, Out = S> extends TypedEmitter<EndpointEvents<S, Out
       parseSignal: opts.parseSignal,
       pingIntervalMs: opts.pingIntervalMs ?? this.#opts.pingIntervalMs,
       maxSignalBytes: this.#opts.maxSignalBytes,
+      maxQueuedSignalBytes: this.#opts.maxQueuedSignalBytes,
       shutdown: (reason) =>
         client.destroy({ isApp: true, errorCode: 0, reason: new TextEncoder().encode(reason) }),
     });
@@ -359,6 +378,25 @@ export class QuicEndpoint<S, Out = S> extends TypedEmitter<EndpointEvents<S, Out
   }
 
   async #onAccepted(connection: QUICConnection): Promise<void> {
+    let ticket: ConnectionTicket | null = null;
+    const admit = this.#opts.admitConnection;
+    if (admit) {
+      ticket = admit({ host: connection.remoteHost, port: connection.remotePort });
+      if (ticket === null) {
+        this.counters.refusedAdmissions++;
+        await connection.stop({
+          isApp: true,
+          errorCode: 2,
+          reason: new TextEncoder().encode('too many connections'),
+        });
+        return;
+      }
+      const admitted = ticket;
+      connection.closedP.then(
+        () => admitted.release(),
+        () => admitted.release(),
+      );
+    }
     const certs = connection.getRemoteCertsChain();
     const first = certs[0];
     const check = first ? identifyPeerCertificate(first) : null;
@@ -378,6 +416,9 @@ export class QuicEndpoint<S, Out = S> extends TypedEmitter<EndpointEvents<S, Out
       parseSignal: this.#opts.parseAcceptedSignal,
       pingIntervalMs: this.#opts.pingIntervalMs,
       maxSignalBytes: this.#opts.maxSignalBytes,
+      maxQueuedSignalBytes: this.#opts.maxQueuedSignalBytes,
+      inboundBudget: this.#opts.newInboundBudget?.(),
+      ticket,
       shutdown: (reason) =>
         connection.stop({ isApp: true, errorCode: 0, reason: new TextEncoder().encode(reason) }),
     });
@@ -433,8 +474,22 @@ function firstPeerStream(connection: QUICConnection, timeoutMs: number): Promise
   });
 }
 
+// The signal stream carries small JSON frames (at most 64 KiB each) and media travels in
+// DATAGRAM frames, which flow control does not cover: a few frames of window are plenty, and
+// small windows bound what a peer that floods, or never reads, can park in our memory. One
+// bidirectional stream is all a peer may open (the dialer's signal stream).
+const SIGNAL_STREAM_WINDOW = 256 * 1024;
+
 function baseQuicConfig(idleTimeoutMs = 15000) {
   return {
+    initialMaxData: 2 * SIGNAL_STREAM_WINDOW,
+    initialMaxStreamDataBidiLocal: SIGNAL_STREAM_WINDOW,
+    initialMaxStreamDataBidiRemote: SIGNAL_STREAM_WINDOW,
+    initialMaxStreamDataUni: 0,
+    initialMaxStreamsBidi: 1,
+    initialMaxStreamsUni: 0,
+    maxStreamWindow: 4 * SIGNAL_STREAM_WINDOW,
+    maxConnectionWindow: 8 * SIGNAL_STREAM_WINDOW,
     maxIdleTimeout: idleTimeoutMs,
     keepAliveIntervalTime: Math.max(1000, Math.floor(idleTimeoutMs / 3)),
     enableDgram: [true, 1024, 1024] as [boolean, number, number],

@@ -83,3 +83,18 @@ export class ConnectionClosedError extends Error {
     this.name = 'ConnectionClosedError';
   }
 }
+
+/**
+ * The peer has not taken the signals already queued for it (it stopped reading, or reads far
+ * slower than we write): the connection is closed rather than let the queue grow without bound.
+ */
+export class SendQueueFullError extends Error {
+  readonly code = 'send-queue-full';
+  constructor(
+    readonly queuedBytes: number,
+    readonly max: number,
+  ) {
+    super(`peer is not reading: ${queuedBytes} bytes of signals queued (limit ${max})`);
+    this.name = 'SendQueueFullError';
+  }
+}

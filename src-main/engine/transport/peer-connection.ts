@@ -12,7 +12,13 @@
 import type { QUICConnection, QUICStream } from '@matrixai/quic';
 import type { Fingerprint } from '../../../src-shared/fingerprint.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
-import { ConnectionClosedError, SignalTooLargeError, type Address } from './errors.ts';
+import {
+  ConnectionClosedError,
+  SendQueueFullError,
+  SignalTooLargeError,
+  type Address,
+} from './errors.ts';
+import type { InboundBudget } from './inbound-budget.ts';
 import { PathMetrics, type PathMetricsSnapshot } from './path-metrics.ts';
 import { connectionStats, interceptDatagrams, sendDatagram } from './quic-internals.ts';
 import { DEFAULT_MAX_SIGNAL_BYTES, FrameDecoder, encodeFrame } from './signal-framing.ts';
@@ -46,6 +52,10 @@ export interface PeerConnectionCounters {
   mediaReceived: number;
   mediaSendRefused: number;
   datagramsMalformed: number;
+  /** The peer stopped taking our signals and the connection was closed for it. */
+  sendQueueOverflows: number;
+  /** Times reading paused because the peer was over its inbound budget. */
+  inboundThrottles: number;
 }
 
 export interface PathStats extends PathMetricsSnapshot {
@@ -65,6 +75,11 @@ export type PeerConnectionEvents<S> = {
   closed: [CloseInfo];
 };
 
+/** What an admission policy hands out for an accepted connection; released once it ends. */
+export interface ConnectionTicket {
+  release(): void;
+}
+
 export interface PeerConnectionOptions<S> {
   connection: QUICConnection;
   role: 'dialer' | 'acceptor';
@@ -77,7 +92,26 @@ export interface PeerConnectionOptions<S> {
   maxSignalBytes?: number;
   /** After this many malformed or oversized frames, the peer is abusive and the connection ends. */
   maxBadSignals?: number;
+  /**
+   * Signal bytes written but not yet taken by the stream (QUIC flow control stalls writes when the
+   * peer does not read). Beyond this the peer is not reading: the connection is closed.
+   */
+  maxQueuedSignalBytes?: number;
+  /** Charged for every byte and frame before parsing; reading pauses while it is in debt. */
+  inboundBudget?: InboundBudget;
+  /**
+   * A peer kept waiting on its inbound budget for this long, counted with a 10 s decay (so a
+   * peer over budget most of the time, not a burst now and then), is cut off.
+   */
+  throttleCutoffMs?: number;
+  /** The admission ticket the endpoint got for this (accepted) connection. */
+  ticket?: ConnectionTicket | null;
 }
+
+export const DEFAULT_THROTTLE_CUTOFF_MS = 5_000;
+const THROTTLE_DECAY_MS = 10_000;
+
+export const DEFAULT_MAX_QUEUED_SIGNAL_BYTES = 1024 * 1024;
 
 interface Hello {
   $wzp: 'hello';
@@ -99,6 +133,7 @@ const LOSS_SAMPLES = 5;
 export class PeerConnection<S, Out = S> extends TypedEmitter<PeerConnectionEvents<S>> {
   readonly role: 'dialer' | 'acceptor';
   readonly peer: PeerIdentity;
+  readonly ticket: ConnectionTicket | null;
   readonly counters: PeerConnectionCounters = {
     signalsSent: 0,
     signalsReceived: 0,
@@ -108,6 +143,8 @@ export class PeerConnection<S, Out = S> extends TypedEmitter<PeerConnectionEvent
     mediaReceived: 0,
     mediaSendRefused: 0,
     datagramsMalformed: 0,
+    sendQueueOverflows: 0,
+    inboundThrottles: 0,
   };
   readonly closed: Promise<CloseInfo>;
 
@@ -118,6 +155,12 @@ export class PeerConnection<S, Out = S> extends TypedEmitter<PeerConnectionEvent
   readonly #metrics: PathMetrics;
   readonly #decoder: FrameDecoder;
   readonly #maxBadSignals: number;
+  readonly #maxQueuedBytes: number;
+  #queuedBytes = 0;
+  #budget: InboundBudget | null;
+  readonly #throttleCutoffMs: number;
+  #throttledScore = 0;
+  #throttledAt = 0;
   readonly #encoder = new TextEncoder();
   readonly #textDecoder = new TextDecoder('utf-8', { fatal: true });
   #writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
@@ -135,12 +178,16 @@ export class PeerConnection<S, Out = S> extends TypedEmitter<PeerConnectionEvent
     this.#connection = opts.connection;
     this.role = opts.role;
     this.peer = opts.peer;
+    this.ticket = opts.ticket ?? null;
     this.#parseSignal = opts.parseSignal;
     this.#shutdown = opts.shutdown;
     this.#now = opts.now ?? (() => performance.now());
     this.#metrics = new PathMetrics();
     this.#decoder = new FrameDecoder(opts.maxSignalBytes ?? DEFAULT_MAX_SIGNAL_BYTES);
     this.#maxBadSignals = opts.maxBadSignals ?? 100;
+    this.#maxQueuedBytes = opts.maxQueuedSignalBytes ?? DEFAULT_MAX_QUEUED_SIGNAL_BYTES;
+    this.#budget = opts.inboundBudget ?? null;
+    this.#throttleCutoffMs = opts.throttleCutoffMs ?? DEFAULT_THROTTLE_CUTOFF_MS;
     this.#lastHeardAt = this.#now();
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     interceptDatagrams(this.#connection, (d) => this.#onDatagram(d));
@@ -161,6 +208,16 @@ export class PeerConnection<S, Out = S> extends TypedEmitter<PeerConnectionEvent
 
   get local(): Address {
     return { host: this.#connection.localHost, port: this.#connection.localPort };
+  }
+
+  /** From now on charge inbound signals to `budget` (e.g. a larger one once the peer registered). */
+  setInboundBudget(budget: InboundBudget | null): void {
+    this.#budget = budget;
+  }
+
+  /** Signal bytes handed to the stream that it has not yet taken. */
+  get queuedSignalBytes(): number {
+    return this.#queuedBytes;
   }
 
   get isClosed(): boolean {
@@ -280,10 +337,22 @@ export class PeerConnection<S, Out = S> extends TypedEmitter<PeerConnectionEvent
       throw new SignalTooLargeError(bytes.length, this.#decoder.maxFrameBytes);
     }
     if (!this.#writer) throw new ConnectionClosedError();
+    const frame = encodeFrame(bytes);
+    // Each write() waits for the stream to take the previous ones; unawaited writes pile up in
+    // the stream's queue, so they are counted here and capped.
+    if (this.#queuedBytes + frame.length > this.#maxQueuedBytes) {
+      const error = new SendQueueFullError(this.#queuedBytes + frame.length, this.#maxQueuedBytes);
+      this.counters.sendQueueOverflows++;
+      void this.close('peer is not reading its signals (send queue full)');
+      throw error;
+    }
+    this.#queuedBytes += frame.length;
     try {
-      await this.#writer.write(encodeFrame(bytes));
+      await this.#writer.write(frame);
     } catch {
       throw new ConnectionClosedError();
+    } finally {
+      this.#queuedBytes -= frame.length;
     }
   }
 
@@ -294,14 +363,21 @@ export class PeerConnection<S, Out = S> extends TypedEmitter<PeerConnectionEvent
         const { value, done } = await reader.read();
         if (done) break;
         this.#lastHeardAt = this.#now();
+        this.#budget?.chargeBytes(value.length);
         for (const frame of this.#decoder.push(value)) {
           if (frame.kind === 'oversized') {
             this.counters.signalsOversized++;
             this.#badSignal();
             continue;
           }
+          this.#budget?.chargeFrame();
+          if (!(await this.#withinBudget())) return;
+          const budget = this.#budget;
+          const started = performance.now();
           this.#onFrame(frame.payload);
+          budget?.chargeCpu(performance.now() - started);
         }
+        if (!(await this.#withinBudget())) return;
       }
     } catch {
       // The stream ended with an error: the connection close handler reports why.
@@ -318,6 +394,28 @@ export class PeerConnection<S, Out = S> extends TypedEmitter<PeerConnectionEvent
     if (this.#closeInfo) return;
     this.#finish(closedSoon ? this.#describeRemoteClose() : 'signal stream ended by peer', true);
     await this.#shutdown('signal stream ended').catch(() => undefined);
+  }
+
+  /**
+   * Waits until the inbound budget is out of debt (not reading meanwhile, so flow control holds
+   * the peer back). False when the connection closed meanwhile or was cut off for being kept
+   * waiting most of the time.
+   */
+  async #withinBudget(): Promise<boolean> {
+    if (this.#closeInfo) return false;
+    const wait = this.#budget?.waitMs() ?? 0;
+    if (wait <= 0) return true;
+    this.counters.inboundThrottles++;
+    const now = this.#now();
+    const decay = Math.exp(-Math.max(0, now - this.#throttledAt) / THROTTLE_DECAY_MS);
+    this.#throttledScore = this.#throttledScore * decay + wait;
+    this.#throttledAt = now;
+    if (this.#throttledScore > this.#throttleCutoffMs) {
+      await this.close('over its signal budget for too long');
+      return false;
+    }
+    await new Promise((r) => setTimeout(r, wait).unref());
+    return this.#closeInfo === null;
   }
 
   #onFrame(payload: Uint8Array): void {
