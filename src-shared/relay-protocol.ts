@@ -25,6 +25,11 @@ const HostPortSchema = z
   .regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+):\d{1,5}$/);
 
 export const MAX_SUBSCRIPTIONS = 1000;
+/**
+ * Presence travels in batches: the answer to a subscription of N fingerprints is ceil(N / 250)
+ * messages, not N (each well under the 64 KiB frame limit).
+ */
+export const PRESENCE_BATCH = 250;
 
 export const ClientToRelaySchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('register'), signature: z.string().regex(B64URL_64) }),
@@ -49,6 +54,7 @@ export const CallErrorReasonSchema = z.enum([
   'rate-limited',
   'self-call',
   'relay-full',
+  'too-many-calls',
 ]);
 export type CallErrorReason = z.infer<typeof CallErrorReasonSchema>;
 
@@ -64,7 +70,11 @@ export const RelayToClientSchema = z.discriminatedUnion('t', [
     /** The relay's STUN and relay-media UDP address ("0.0.0.0:P" means: the host you dialled). */
     stun: HostPortSchema,
   }),
-  z.strictObject({ t: z.literal('presence'), fingerprint: FingerprintSchema, online: z.boolean() }),
+  z.strictObject({
+    t: z.literal('presence'),
+    online: z.array(FingerprintSchema).max(PRESENCE_BATCH),
+    offline: z.array(FingerprintSchema).max(PRESENCE_BATCH),
+  }),
   z.strictObject({
     t: z.literal('signal'),
     from: FingerprintSchema,

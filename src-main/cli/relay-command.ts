@@ -8,7 +8,7 @@ import { RelayServer } from '../relay/relay-server.ts';
 import type { RelayState } from '../relay/relay-state.ts';
 import { RELAY_NAME } from '../relay/cluster/cluster-protocol.ts';
 import { NatsRelayState } from '../relay/cluster/nats-relay-state.ts';
-import { hostPortArg, positiveIntArg } from './args.ts';
+import { hostPortArg, positiveIntArg, positiveNumberArg } from './args.ts';
 import { CliError } from './cli-error.ts';
 import { asCliError } from './identity-command.ts';
 import { EventOutput } from './event-output.ts';
@@ -21,6 +21,12 @@ interface RelayFlags {
   identity: string;
   json?: boolean;
   maxClients?: number;
+  maxUnregistered?: number;
+  maxUnregisteredPerAddress?: number;
+  callIdleTimeout?: number;
+  registrationTimeout?: number;
+  signalRate?: number;
+  signalBurst?: number;
   metrics?: { host: string; port: number };
   cluster: string[];
   name?: string;
@@ -69,8 +75,38 @@ export function registerRelayCommand(program: Command): void {
     .option('--json', 'print events as JSON lines on stdout')
     .option(
       '--max-clients <n>',
-      'refuse connections beyond this many clients',
+      'refuse registrations beyond this many clients (default 10000)',
       positiveIntArg('--max-clients'),
+    )
+    .option(
+      '--max-unregistered <n>',
+      'connections that have not registered yet, in all (default 1000)',
+      positiveIntArg('--max-unregistered'),
+    )
+    .option(
+      '--max-unregistered-per-address <n>',
+      'connections that have not registered yet, per IPv4 address or IPv6 /64 (default 32)',
+      positiveIntArg('--max-unregistered-per-address'),
+    )
+    .option(
+      '--registration-timeout <s>',
+      'close connections that have not registered within this many seconds (default 5)',
+      positiveNumberArg('--registration-timeout', 600),
+    )
+    .option(
+      '--signal-rate <n>',
+      'call signals per second per identity, on average (default 30)',
+      positiveNumberArg('--signal-rate', 10_000),
+    )
+    .option(
+      '--signal-burst <n>',
+      'call signals per identity in a burst (default 60)',
+      positiveIntArg('--signal-burst', 100_000),
+    )
+    .option(
+      '--call-idle-timeout <s>',
+      'end a relayed call when no media has flowed in it for this many seconds (default 60)',
+      positiveNumberArg('--call-idle-timeout', 86_400),
     )
     .option(
       '--metrics <host:port>',
@@ -139,6 +175,19 @@ async function runRelay(flags: RelayFlags): Promise<void> {
       logger,
       maxClients: flags.maxClients,
       state,
+      maxUnregistered: flags.maxUnregistered,
+      maxUnregisteredPerAddress: flags.maxUnregisteredPerAddress,
+      signalRatePerSec: flags.signalRate,
+      ...(flags.registrationTimeout !== undefined
+        ? { registrationTimeoutMs: flags.registrationTimeout * 1000 }
+        : {}),
+      signalBurst: flags.signalBurst,
+      ...(flags.callIdleTimeout !== undefined
+        ? {
+            callIdleMs: flags.callIdleTimeout * 1000,
+            sweepIntervalMs: Math.min(10_000, (flags.callIdleTimeout * 1000) / 2),
+          }
+        : {}),
     });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;

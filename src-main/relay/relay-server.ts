@@ -6,10 +6,12 @@
 // (RelayState's NATS backend) the other party may be on another relay: signals are routed to it
 // through the state, and the call's media crosses between the two relays' UDP planes on a trunk.
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import type { CallSignal } from '../../src-shared/call-signals.ts';
+import type { CallSignal, HangupReason } from '../../src-shared/call-signals.ts';
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
 import {
+  PRESENCE_BATCH,
   formatHostPort,
   parseClientToRelay,
   parseHostPort,
@@ -21,7 +23,10 @@ import { verifySignature } from '../engine/identity/ed25519.ts';
 import type { Identity } from '../engine/identity/identity.ts';
 import { QuicEndpoint } from '../engine/transport/endpoint.ts';
 import type { PeerConnection } from '../engine/transport/peer-connection.ts';
-import { TokenBucket } from '../engine/token-bucket.ts';
+import type { TokenBucket } from '../engine/token-bucket.ts';
+import { InboundBudget, type InboundBudgetLimits } from '../engine/transport/inbound-budget.ts';
+import { Admission, AdmissionTicket, type AdmissionLimits } from './admission.ts';
+import { IdentityRates } from './identity-rates.ts';
 import { MediaForwarder } from './media-forwarder.ts';
 import {
   InMemoryRelayState,
@@ -43,7 +48,10 @@ export interface RelayServerOptions {
   /** The STUN/media address clients are told, when they reach the UDP port through a forward. */
   announceStun?: { host: string; port: number };
   logger: Logger;
+  /** Registered clients; connections still registering have their own pool (admission.ts). */
   maxClients?: number;
+  maxUnregistered?: number;
+  maxUnregisteredPerAddress?: number;
   registrationTimeoutMs?: number;
   /** A call that is not answered within this time is forgotten (the caller gives up sooner). */
   ringTimeoutMs?: number;
@@ -51,6 +59,17 @@ export interface RelayServerOptions {
   signalBurst?: number;
   mediaRateBytesPerSec?: number;
   mediaRatePacketsPerSec?: number;
+  /** Calls at once per identity (ringing or active). */
+  maxCallsPerIdentity?: number;
+  /** An active call whose media allocations saw no authentic frame for this long is ended. */
+  callIdleMs?: number;
+  /** How often idle calls and stale rate state are swept. */
+  sweepIntervalMs?: number;
+  /** Signal bytes queued for a client that does not read before it is disconnected. */
+  maxQueuedSignalBytes?: number;
+  /** What a connection may cost before it registers, and after. */
+  unregisteredBudget?: InboundBudgetLimits;
+  registeredBudget?: InboundBudgetLimits;
   state?: RelayState;
   now?: () => number;
 }
@@ -66,6 +85,8 @@ export const DROP_REASONS = [
   'offline',
   'self-call',
   'unexpected-signal',
+  'relay-full',
+  'too-many-calls',
 ] as const;
 export type SignalDropReason = (typeof DROP_REASONS)[number];
 
@@ -82,6 +103,8 @@ export interface RelayMetrics {
   malformedSignals: number;
   oversizedSignals: number;
   refusedConnections: number;
+  /** Connections refused before registering: the unregistered pool or its per-address cap. */
+  refusedAdmissions: ReturnType<Admission['counts']> & Admission['refused'];
   registrationTimeouts: number;
   /** Signals sent to, and received from, parties on other relays of the cluster. */
   signalsRouted: number;
@@ -90,6 +113,11 @@ export interface RelayMetrics {
   crossRelayCalls: number;
   routedDropped: number;
   cluster: ReturnType<RelayState['cluster']>;
+  /** Calls the relay ended because no media flowed in them. */
+  idleCallsEnded: number;
+  /** Clients disconnected for not reading, and pauses of clients over their inbound budget. */
+  sendQueueOverflows: number;
+  inboundThrottles: number;
   media: ReturnType<RelayUdpPlane['counters']>;
   stun: ReturnType<StunResponder['stats']>;
   quic: QuicEndpoint<ClientToRelay, RelayToClient>['counters'];
@@ -106,16 +134,43 @@ const IN_CALL_SIGNALS = new Set<CallSignal['kind']>([
   'report',
 ]);
 
+/** Enough to say hello and register; nothing more is read from a connection that has not. */
+export const UNREGISTERED_BUDGET: InboundBudgetLimits = {
+  bytesPerSec: 2048,
+  bytesBurst: 4096,
+  framesPerSec: 2,
+  framesBurst: 4,
+  cpuMsPerSec: 20,
+  cpuMsBurst: 100,
+};
+
+/**
+ * A registered client's signals: a subscription of 1,000 contacts (65 kB) fits the burst, a
+ * call's signalling is a few kB/s, and no client gets more than a small share of a core.
+ */
+export const REGISTERED_BUDGET: InboundBudgetLimits = {
+  bytesPerSec: 32 * 1024,
+  bytesBurst: 256 * 1024,
+  framesPerSec: 50,
+  framesBurst: 100,
+  cpuMsPerSec: 25,
+  cpuMsBurst: 250,
+};
+
+export const DEFAULT_MAX_QUEUED_SIGNAL_BYTES = 256 * 1024;
+
 class Session implements ClientSession {
   fingerprint: Fingerprint;
   registered = false;
   readonly nonce = randomBytes(32).toString('base64url');
+  /** The identity's signal rate bucket, shared by its reconnects. */
   readonly bucket: TokenBucket;
   registrationTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly id: number,
     readonly conn: PeerConnection<ClientToRelay, RelayToClient>,
+    readonly ticket: AdmissionTicket,
     bucket: TokenBucket,
   ) {
     this.fingerprint = conn.peer.fingerprint;
@@ -141,6 +196,9 @@ export class RelayServer {
   readonly #state: RelayState;
   readonly #log: Logger;
   readonly #now: () => number;
+  readonly #admission: Admission;
+  readonly #rates: IdentityRates;
+  #sweepTimer: NodeJS.Timeout | null = null;
   #sessions = new Set<Session>();
   #nextSessionId = 1;
   #ringTimers = new Map<string, NodeJS.Timeout>();
@@ -154,6 +212,8 @@ export class RelayServer {
   #signalsRoutedIn = 0;
   #crossRelayCalls = 0;
   #routedDropped = 0;
+  #idleCallsEnded = 0;
+  #closedConnCounters = { sendQueueOverflows: 0, inboundThrottles: 0 };
   #stopping = false;
   #warnedTrunkAddress = false;
 
@@ -163,6 +223,7 @@ export class RelayServer {
     plane: RelayUdpPlane,
     forwarder: MediaForwarder,
     stun: StunResponder,
+    admission: Admission,
   ) {
     this.#opts = opts;
     this.fingerprint = opts.identity.fingerprint;
@@ -173,6 +234,8 @@ export class RelayServer {
     this.#state = opts.state ?? new InMemoryRelayState();
     this.#log = opts.logger;
     this.#now = opts.now ?? (() => performance.now());
+    this.#admission = admission;
+    this.#rates = new IdentityRates(opts.signalRatePerSec ?? 30, opts.signalBurst ?? 60, this.#now);
   }
 
   static async start(opts: RelayServerOptions): Promise<RelayServer> {
@@ -187,6 +250,13 @@ export class RelayServer {
       type: opts.stun.host.includes(':') ? 'udp6' : 'udp4',
     });
     await plane.bind(opts.stun.host, opts.stun.port);
+    const limits: Partial<AdmissionLimits> = {};
+    if (opts.maxClients !== undefined) limits.maxClients = opts.maxClients;
+    if (opts.maxUnregistered !== undefined) limits.maxUnregistered = opts.maxUnregistered;
+    if (opts.maxUnregisteredPerAddress !== undefined)
+      limits.maxUnregisteredPerAddress = opts.maxUnregisteredPerAddress;
+    const admission = new Admission(limits);
+    const unregisteredBudget = opts.unregisteredBudget ?? UNREGISTERED_BUDGET;
     let endpoint: QuicEndpoint<ClientToRelay, RelayToClient>;
     try {
       endpoint = await QuicEndpoint.create<ClientToRelay, RelayToClient>({
@@ -197,12 +267,15 @@ export class RelayServer {
         acceptPeer: () => true,
         pingIntervalMs: 2000,
         idleTimeoutMs: 20000,
+        maxQueuedSignalBytes: opts.maxQueuedSignalBytes ?? DEFAULT_MAX_QUEUED_SIGNAL_BYTES,
+        admitConnection: (remote) => admission.admit(addressKey(remote.host)),
+        newInboundBudget: () => new InboundBudget(unregisteredBudget),
       });
     } catch (e) {
       await plane.close();
       throw e;
     }
-    const server = new RelayServer(opts, endpoint, plane, forwarder, stun);
+    const server = new RelayServer(opts, endpoint, plane, forwarder, stun, admission);
     server.#state.start(
       {
         presence: (fp, online) => server.#onPresence(fp, online),
@@ -213,6 +286,8 @@ export class RelayServer {
       { media: server.#trunkMedia() },
     );
     endpoint.on('connection', (conn) => server.#onConnection(conn));
+    server.#sweepTimer = setInterval(() => server.#sweep(), opts.sweepIntervalMs ?? 10_000);
+    server.#sweepTimer.unref();
     endpoint.on('peer-refused', ({ reason }) => server.#log.debug({ reason }, 'handshake refused'));
     server.#log.info(
       { quic: server.quicAddress, stun: server.stunAddress, fingerprint: server.fingerprint },
@@ -234,9 +309,12 @@ export class RelayServer {
   metrics(): RelayMetrics {
     let malformed = this.#closedCounters.malformed;
     let oversized = this.#closedCounters.oversized;
+    let { sendQueueOverflows, inboundThrottles } = this.#closedConnCounters;
     for (const s of this.#sessions) {
       malformed += s.conn.counters.signalsMalformed;
       oversized += s.conn.counters.signalsOversized;
+      sendQueueOverflows += s.conn.counters.sendQueueOverflows;
+      inboundThrottles += s.conn.counters.inboundThrottles;
     }
     return {
       clients: this.#sessions.size,
@@ -248,12 +326,16 @@ export class RelayServer {
       malformedSignals: malformed,
       oversizedSignals: oversized,
       refusedConnections: this.#endpoint.counters.refusedPeers,
+      refusedAdmissions: { ...this.#admission.counts(), ...this.#admission.refused },
       registrationTimeouts: this.#registrationTimeouts,
       signalsRouted: this.#signalsRouted,
       signalsRoutedIn: this.#signalsRoutedIn,
       crossRelayCalls: this.#crossRelayCalls,
       routedDropped: this.#routedDropped,
       cluster: this.#state.cluster(),
+      idleCallsEnded: this.#idleCallsEnded,
+      sendQueueOverflows,
+      inboundThrottles,
       media: this.#plane.counters(),
       stun: this.#stun.stats(),
       quic: { ...this.#endpoint.counters },
@@ -269,24 +351,26 @@ export class RelayServer {
     if (this.#sessions.size > 0) await new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS));
     for (const t of this.#ringTimers.values()) clearTimeout(t);
     this.#ringTimers.clear();
+    if (this.#sweepTimer) clearInterval(this.#sweepTimer);
     await this.#endpoint.close();
     await this.#state.close();
     await this.#plane.close();
   }
 
   #onConnection(conn: PeerConnection<ClientToRelay, RelayToClient>): void {
-    const maxClients = this.#opts.maxClients ?? 10_000;
-    if (this.#stopping || this.#sessions.size >= maxClients) {
-      const reason = this.#stopping ? 'relay shutting down' : 'relay full';
+    const ticket = conn.ticket;
+    if (this.#stopping || !(ticket instanceof AdmissionTicket)) {
       void conn
-        .sendSignal({ t: 'error', code: 'relay-full', message: reason })
-        .finally(() => conn.close(reason));
+        .sendSignal({ t: 'error', code: 'relay-full', message: 'relay shutting down' })
+        .catch(() => undefined)
+        .finally(() => conn.close('relay shutting down'));
       return;
     }
     const session = new Session(
       this.#nextSessionId++,
       conn,
-      new TokenBucket(this.#opts.signalRatePerSec ?? 30, this.#opts.signalBurst ?? 60, this.#now),
+      ticket,
+      this.#rates.bucket(conn.peer.fingerprint),
     );
     this.#sessions.add(session);
     session.registrationTimer = setTimeout(() => {
@@ -325,16 +409,20 @@ export class RelayServer {
       return;
     }
     switch (msg.t) {
-      case 'subscribe':
-        this.#state.setSubscriptions(session, msg.fingerprints);
-        for (const fp of new Set(msg.fingerprints)) {
+      case 'subscribe': {
+        const wanted = [...new Set(msg.fingerprints)];
+        this.#state.setSubscriptions(session, wanted);
+        for (let i = 0; i < wanted.length; i += PRESENCE_BATCH) {
+          const batch = wanted.slice(i, i + PRESENCE_BATCH);
+          const isOnline = (fp: Fingerprint) => this.#state.locate(fp) !== undefined;
           session.deliver({
             t: 'presence',
-            fingerprint: fp,
-            online: this.#state.locate(fp) !== undefined,
+            online: batch.filter(isOnline),
+            offline: batch.filter((fp) => !isOnline(fp)),
           });
         }
         return;
+      }
       case 'signal':
         this.#route(session, msg.to, msg.callId, msg.signal);
         return;
@@ -359,7 +447,17 @@ export class RelayServer {
       session.close('bad registration signature');
       return;
     }
+    const replacing = this.#state.sessionOf(session.fingerprint) !== undefined;
+    if (!session.ticket.register(replacing)) {
+      this.#drop('relay-full', session);
+      session.deliver({ t: 'error', code: 'relay-full', message: 'relay full' });
+      session.close('relay full');
+      return;
+    }
     session.registered = true;
+    session.conn.setInboundBudget(
+      new InboundBudget(this.#opts.registeredBudget ?? REGISTERED_BUDGET),
+    );
     if (session.registrationTimer) clearTimeout(session.registrationTimer);
     const replaced = this.#state.register(session);
     if (replaced) {
@@ -378,7 +476,11 @@ export class RelayServer {
 
   #announce(fingerprint: Fingerprint, online: boolean): void {
     for (const w of this.#state.watchersOf(fingerprint))
-      w.deliver({ t: 'presence', fingerprint, online });
+      w.deliver({
+        t: 'presence',
+        online: online ? [fingerprint] : [],
+        offline: online ? [] : [fingerprint],
+      });
   }
 
   #route(session: Session, to: Fingerprint, callId: string, signal: CallSignal): void {
@@ -393,6 +495,15 @@ export class RelayServer {
       if (!callee) {
         this.#drop('offline', session);
         session.deliver({ t: 'call-error', callId, reason: 'offline' });
+        return;
+      }
+      const maxCalls = this.#opts.maxCallsPerIdentity ?? 8;
+      if (
+        this.#state.callsOf(from).length >= maxCalls ||
+        this.#state.callsOf(to).length >= maxCalls
+      ) {
+        this.#drop('too-many-calls', session);
+        session.deliver({ t: 'call-error', callId, reason: 'too-many-calls' });
         return;
       }
       const call: CallRecord = {
@@ -469,6 +580,8 @@ export class RelayServer {
   #onRoutedInvite(m: RoutedCallMessage & { kind: 'signal' }, relay: string): InviteOutcome {
     const callee = this.#state.sessionOf(m.to);
     if (!callee || this.#stopping) return { ok: false, reason: 'offline' };
+    if (this.#state.callsOf(m.to).length >= (this.#opts.maxCallsPerIdentity ?? 8))
+      return { ok: false, reason: 'too-many-calls' };
     this.#signalsRoutedIn++;
     const call: CallRecord = {
       id: m.callId,
@@ -669,16 +782,21 @@ export class RelayServer {
   #ringTimeout(callId: string): void {
     const call = this.#state.getCall(callId);
     if (!call || call.state !== 'ringing') return;
+    this.#hangUpBoth(call, 'no-answer');
+    this.#endCall(callId, 'ring-timeout');
+  }
+
+  /** Tell both parties the call is over, each as if the other had hung up. */
+  #hangUpBoth(call: CallRecord, reason: HangupReason): void {
     for (const party of [call.caller, call.callee]) {
       const other = party === call.caller ? call.callee : call.caller;
       this.#state.sessionOf(party)?.deliver({
         t: 'signal',
         from: other,
-        callId,
-        signal: { kind: 'hangup', reason: 'no-answer' },
+        callId: call.id,
+        signal: { kind: 'hangup', reason },
       });
     }
-    this.#endCall(callId, 'ring-timeout');
   }
 
   #clearRingTimer(callId: string): void {
@@ -708,11 +826,30 @@ export class RelayServer {
     );
   }
 
+  /**
+   * Ends active calls in which no media has flowed for callIdleMs (both parties' allocations
+   * idle: their binds stop only when the call is gone on their side), and forgets the rate
+   * state of identities that have left.
+   */
+  #sweep(): void {
+    const idleMs = this.#opts.callIdleMs ?? 60_000;
+    for (const callId of this.#forwarder.sweepIdle(idleMs)) {
+      const call = this.#state.getCall(callId);
+      if (!call) continue;
+      this.#idleCallsEnded++;
+      this.#hangUpBoth(call, 'remote-gone');
+      this.#endCall(callId, 'media idle');
+    }
+    this.#rates.sweep((fp) => this.#state.sessionOf(fp) !== undefined);
+  }
+
   #onClosed(session: Session, reason: string): void {
     if (!this.#sessions.delete(session)) return;
     if (session.registrationTimer) clearTimeout(session.registrationTimer);
     this.#closedCounters.malformed += session.conn.counters.signalsMalformed;
     this.#closedCounters.oversized += session.conn.counters.signalsOversized;
+    this.#closedConnCounters.sendQueueOverflows += session.conn.counters.sendQueueOverflows;
+    this.#closedConnCounters.inboundThrottles += session.conn.counters.inboundThrottles;
     this.#state.dropSubscriptions(session);
     if (!session.registered || !this.#state.unregister(session)) return;
     this.#log.info({ fingerprint: session.fingerprint, reason }, 'client gone');
@@ -733,4 +870,24 @@ export class RelayServer {
       this.#state.route({ kind: 'signal', from, to, callId, signal });
     }
   }
+}
+
+/**
+ * The source an address limit applies to: an IPv4 address (also when it reaches a dual-stack
+ * socket as ::ffff:a.b.c.d), or the /64 of an IPv6 address, which one host holds whole.
+ */
+export function addressKey(host: string): string {
+  const lower = host.toLowerCase();
+  if (lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4) return lower.slice(7);
+  if (isIP(lower) !== 6) return lower;
+  const [head = '', tail = ''] = lower.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === '' ? [] : tail.split(':');
+  const groups = lower.includes('::')
+    ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }

@@ -10,9 +10,10 @@ import { newCallId } from '../../src-main/engine/call/call.ts';
 import type { ClientToRelay } from '../../src-shared/relay-protocol.ts';
 import { hostileClient } from '../support/hostile-quic.ts';
 import {
-  nextLinkEvent,
+  assertRelayServes,
   startClient,
-  startRelay,
+  startRelayWithPair,
+  stopRelayWithPair,
   type RunningRelay,
   type TestClient,
 } from '../support/relay-harness.ts';
@@ -20,29 +21,11 @@ import {
 let relay: RunningRelay;
 let alice: TestClient;
 let bob: TestClient;
-before(async () => {
-  relay = await startRelay();
-  alice = await startClient(relay);
-  bob = await startClient(relay);
-});
-after(async () => {
-  await alice.close();
-  await bob.close();
-  await relay.stop();
-});
+before(async () => ({ relay, alice, bob } = await startRelayWithPair()));
+after(() => stopRelayWithPair({ relay, alice, bob }));
 
 /** The well-behaved pair can still set up a call through the relay. */
-async function relayStillServes(): Promise<void> {
-  assert.equal(relay.proc.child.exitCode, null, `relay exited: ${relay.proc.stderr.slice(-2000)}`);
-  const callId = newCallId();
-  const invited = nextLinkEvent(bob.link, 'signal', (s) => s.callId === callId, 5000);
-  await alice.link.sendSignal(bob.identity.fingerprint, callId, { kind: 'invite', direct: false });
-  await invited;
-  await alice.link.sendSignal(bob.identity.fingerprint, callId, {
-    kind: 'hangup',
-    reason: 'cancelled',
-  });
-}
+const relayStillServes = () => assertRelayServes(relay, alice, bob);
 
 const fp = () => Identity.generate().fingerprint;
 /** JSON values shaped like our messages, with wrong types, unknown kinds and stray fields. */
@@ -203,7 +186,14 @@ describe('relay under hostile input', () => {
 
   test('a flood of signals from one identity is capped', async () => {
     const flooder = await startClient(relay);
+    const before = (await relay.health()).drops as Record<string, number>;
     try {
+      // Every signal is answered (unknown-call if it passed the cap, rate-limited if not).
+      let answered = 0;
+      const allAnswered = new Promise<void>((resolve) =>
+        flooder.link.on('call-error', () => ++answered === 300 && resolve()),
+      );
+      const started = performance.now();
       const sends: Promise<void>[] = [];
       for (let i = 0; i < 300; i++) {
         sends.push(
@@ -211,12 +201,13 @@ describe('relay under hostile input', () => {
         );
       }
       await Promise.all(sends);
-      await new Promise((r) => setTimeout(r, 300));
-      const h = await relay.health();
-      assert.ok(
-        ((h.drops as Record<string, number>)['rate-limited'] ?? 0) > 100,
-        JSON.stringify(h.drops),
-      );
+      await allAnswered;
+      const seconds = (performance.now() - started) / 1000;
+      const drops = (await relay.health()).drops as Record<string, number>;
+      const delta = (k: string) => (drops[k] ?? 0) - (before[k] ?? 0);
+      // The bucket holds 60 and refills at 30/s: no more than that got through, the rest was capped.
+      assert.ok(delta('unknown-call') <= 60 + 30 * seconds + 1, JSON.stringify({ seconds, drops }));
+      assert.equal(delta('unknown-call') + delta('rate-limited'), 300);
     } finally {
       await flooder.close();
     }

@@ -1,4 +1,5 @@
 // Test fixtures around a real `wzp relay` process and in-process clients (endpoint + RelayLink).
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { QuicEndpoint } from '../../src-main/engine/transport/endpoint.ts';
 import { RelayLink, type RelayLinkEvents } from '../../src-main/engine/signaling/relay-link.ts';
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
 import { parseHostPort } from '../../src-shared/relay-protocol.ts';
+import { newCallId } from '../../src-main/engine/call/call.ts';
 import { WzpProcess } from './cli.ts';
 
 export interface RunningRelay {
@@ -127,4 +129,41 @@ export function nextLinkEvent<K extends keyof RelayLinkEvents>(
       resolve(payload);
     });
   });
+}
+
+/** The relay process is alive and a well-behaved pair can still set up (and cancel) a call. */
+export async function assertRelayServes(
+  relay: RunningRelay,
+  alice: TestClient,
+  bob: TestClient,
+): Promise<void> {
+  assert.equal(relay.proc.child.exitCode, null, `relay exited: ${relay.proc.stderr.slice(-2000)}`);
+  const callId = newCallId();
+  const invited = nextLinkEvent(bob.link, 'signal', (s) => s.callId === callId, 5000);
+  await alice.link.sendSignal(bob.identity.fingerprint, callId, { kind: 'invite', direct: false });
+  await invited;
+  await alice.link.sendSignal(bob.identity.fingerprint, callId, {
+    kind: 'hangup',
+    reason: 'cancelled',
+  });
+}
+
+export interface RelayWithPair {
+  relay: RunningRelay;
+  alice: TestClient;
+  bob: TestClient;
+}
+
+/** A relay process with two registered clients, the well-behaved pair of abuse tests. */
+export async function startRelayWithPair(
+  opts: Parameters<typeof startRelay>[0] = {},
+): Promise<RelayWithPair> {
+  const relay = await startRelay(opts);
+  return { relay, alice: await startClient(relay), bob: await startClient(relay) };
+}
+
+export async function stopRelayWithPair({ relay, alice, bob }: RelayWithPair): Promise<void> {
+  await alice.close();
+  await bob.close();
+  await relay.stop();
 }

@@ -211,7 +211,9 @@ export class RelayLink extends TypedEmitter<RelayLinkEvents> {
         return;
       }
       case 'presence':
-        this.emit('presence', { fingerprint: msg.fingerprint, online: msg.online });
+        for (const fingerprint of msg.online) this.emit('presence', { fingerprint, online: true });
+        for (const fingerprint of msg.offline)
+          this.emit('presence', { fingerprint, online: false });
         return;
       case 'signal':
         this.emit('signal', { from: msg.from, callId: msg.callId, signal: msg.signal });
