@@ -30,6 +30,15 @@ after(() => stopRelayWithPair({ relay, alice, bob }));
 const fp = () => Identity.generate().fingerprint;
 const isCallError = (m: unknown) =>
   typeof m === 'object' && m !== null && (m as { t?: unknown }).t === 'call-error';
+/** `p`, or a failure naming what did not happen within `ms`. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([
+    p,
+    sleep(ms, null, { ref: false }).then(() => {
+      throw new Error(`timed out waiting for ${what}`);
+    }),
+  ]);
+}
 const relayPid = () => relay.proc.child.pid as number;
 
 describe('relay limits per connection', () => {
@@ -207,7 +216,7 @@ describe('relay limits per identity and address', () => {
       assert.equal(challenged.filter(Boolean).length, 4, JSON.stringify(challenged));
       for (const [i, l] of lurkers.entries()) {
         if (challenged[i]) continue;
-        await l.closed;
+        await within(l.closed, 5000, 'a refused connection to close');
         assert.equal(l.closeReason(), 'too many connections');
       }
       // Registering would make a fourth client: refused.
@@ -216,7 +225,8 @@ describe('relay limits per identity and address', () => {
       void first.register().catch(() => undefined);
       await first.waitFor((m) => m.t === 'error' && m.code === 'relay-full', 5000);
       // The rest never register and are closed at the registration deadline.
-      for (const [i, l] of lurkers.entries()) if (challenged[i]) await l.closed;
+      for (const [i, l] of lurkers.entries())
+        if (challenged[i]) await within(l.closed, 10_000, 'the registration deadline');
       assert.ok(
         lurkers.some((l) => /registration timeout/.test(l.closeReason() ?? '')),
         lurkers.map((l) => l.closeReason()).join(', '),
