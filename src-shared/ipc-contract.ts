@@ -166,7 +166,12 @@ export type CallView = z.output<typeof CallViewSchema>;
 export const SnapshotSchema = z.strictObject({
   identity: z.strictObject({ fingerprint: FingerprintInputSchema }).nullable(),
   settings: SettingsSchema,
-  relay: z.strictObject({ state: RelayStateSchema, detail: z.string().max(500).nullable() }),
+  relay: z.strictObject({
+    state: RelayStateSchema,
+    detail: z.string().max(500).nullable(),
+    /** When the app tries the relay again (after it could not reach it), epoch ms. */
+    retryAt: Timestamp.nullable().optional(),
+  }),
   contacts: z.array(ContactViewSchema).max(10_000),
   history: z.array(HistoryEntrySchema).max(10_000),
   call: CallViewSchema.nullable(),

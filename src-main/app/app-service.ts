@@ -97,6 +97,10 @@ interface ActiveCall {
 
 const silentLog: AppLogger = { info: () => {}, warn: () => {} };
 
+/** A relay that could not be reached at start is tried again after 5 s, then up to every 60 s. */
+const RELAY_RETRY_FIRST_MS = 5_000;
+const RELAY_RETRY_MAX_MS = 60_000;
+
 export class AppService {
   readonly #opts: AppServiceOptions;
   readonly #now: () => number;
@@ -111,9 +115,15 @@ export class AppService {
   #contacts: Contact[] = [];
   #history: HistoryEntry[] = [];
   #online = new Map<Fingerprint, boolean>();
-  #relay: { state: RelayStateView; detail: string | null } = {
+  #relay: { state: RelayStateView; detail: string | null; retryAt?: number | null } = {
     state: 'unconfigured',
     detail: null,
+  };
+  /** After a failed start (relay unreachable): the next attempt, with a growing delay. */
+  #relayRetry: { timer: NodeJS.Timeout | null; delayMs: number; failures: number } = {
+    timer: null,
+    delayMs: RELAY_RETRY_FIRST_MS,
+    failures: 0,
   };
 
   #phone: Softphone | null = null;
@@ -162,6 +172,7 @@ export class AppService {
 
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#relayRetry.timer) clearTimeout(this.#relayRetry.timer);
     if (this.#call) {
       const { handle } = this.#call;
       await handle.hangup('normal').catch(() => {});
@@ -256,6 +267,8 @@ export class AppService {
         return this.#createIdentity();
       case 'configureRelay': {
         this.#settings = { ...this.#settings, relay: req.args };
+        this.#relayRetry.delayMs = RELAY_RETRY_FIRST_MS;
+        this.#relayRetry.failures = 0;
         this.#saveSettings();
         await this.#restartPhone();
         return structuredClone(this.#settings);
@@ -516,6 +529,8 @@ export class AppService {
   // The softphone's lifecycle
 
   async #restartPhone(): Promise<void> {
+    if (this.#relayRetry.timer) clearTimeout(this.#relayRetry.timer);
+    this.#relayRetry.timer = null;
     await this.#stopPhone();
     if (this.#closed) return;
     const relay = this.#settings.relay;
@@ -536,10 +551,11 @@ export class AppService {
       });
     } catch (e) {
       if (generation !== this.#phoneGeneration) return;
-      this.#setRelay('failed', (e as Error).message);
-      this.#notice('error', `Cannot start the phone: ${(e as Error).message}`);
+      this.#phoneStartFailed(relay.address, e as Error);
       return;
     }
+    this.#relayRetry.delayMs = RELAY_RETRY_FIRST_MS;
+    this.#relayRetry.failures = 0;
     if (generation !== this.#phoneGeneration || this.#closed) {
       await phone.close().catch(() => {});
       return;
@@ -559,6 +575,46 @@ export class AppService {
     ];
     this.#setRelay(phone.relayState, null);
     if (phone.relayState === 'registered') this.#watchPresence();
+  }
+
+  /**
+   * The phone could not start. A relay with another key is a security stop: said in one
+   * sentence (the fingerprints stay in the relay's detail, shown on request), never retried.
+   * Anything else (unreachable, refused) is retried with a growing delay, and the reason and the
+   * time of the next attempt are shown.
+   */
+  #phoneStartFailed(address: string, e: Error): void {
+    if ((e as { code?: unknown }).code === 'peer-identity-mismatch') {
+      this.#relayRetry.failures = 0;
+      this.#setRelay('failed', e.message);
+      this.#notice(
+        'error',
+        `The relay at ${address} answered with a different key than the one this app trusts. ` +
+          'Someone may be intercepting, or the relay was reinstalled: check its fingerprint ' +
+          'with its operator (Settings, Relay).',
+      );
+      return;
+    }
+    const first = this.#relayRetry.failures++ === 0;
+    const delay = this.#relayRetry.delayMs;
+    this.#relayRetry.delayMs = Math.min(RELAY_RETRY_MAX_MS, delay * 2);
+    this.#relay = {
+      state: 'reconnecting',
+      detail: `cannot reach the relay at ${address}: ${e.message}`.slice(0, 500),
+      retryAt: Date.now() + delay,
+    };
+    this.#queueSnapshot();
+    if (first) {
+      this.#notice(
+        'warning',
+        `Cannot reach the relay at ${address} (${e.message.slice(0, 200)}). The app keeps trying.`,
+      );
+    }
+    this.#relayRetry.timer = setTimeout(() => {
+      this.#relayRetry.timer = null;
+      if (!this.#closed) void this.#restartPhone();
+    }, delay);
+    this.#relayRetry.timer.unref();
   }
 
   async #stopPhone(): Promise<void> {
@@ -624,7 +680,7 @@ export class AppService {
   }
 
   #setRelay(state: RelayStateView, detail: string | null): void {
-    this.#relay = { state, detail: detail === null ? null : detail.slice(0, 500) };
+    this.#relay = { state, detail: detail === null ? null : detail.slice(0, 500), retryAt: null };
     this.#queueSnapshot();
   }
 

@@ -2,6 +2,7 @@
 // connect and that it keeps trying, or a changed relay key explained in one sentence with the
 // fingerprints on request.
 import { useState } from 'react';
+import { useNow } from './hooks.ts';
 import { WifiOff } from './icons.ts';
 import { useApp } from './store-context.ts';
 
@@ -26,7 +27,9 @@ export function RelayStatus({ compact = false }: { compact?: boolean }) {
   const relay = useApp((s) => s.snapshot?.relay);
   const address = useApp((s) => s.snapshot?.settings.relay?.address ?? null);
   const [showKeys, setShowKeys] = useState(false);
+  const now = useNow(1000);
   const state = relay?.state ?? 'connecting';
+  const retryAt = relay?.retryAt ?? null;
   const detail = relay?.detail ?? null;
   const keyProblem = relayKeyProblem(detail);
   if (compact) {
@@ -75,12 +78,19 @@ export function RelayStatus({ compact = false }: { compact?: boolean }) {
         detail &&
         state !== 'registered' && (
           <p className="hint">
-            {state === 'failed' ? 'Cannot reach the relay: ' : 'Last problem: '}
-            {detail}
-            {state === 'reconnecting' ? ' — trying again shortly.' : ''}
+            {capitalise(detail)}.{' '}
+            {retryAt !== null
+              ? `Trying again in ${Math.max(0, Math.ceil((retryAt - now) / 1000))} s.`
+              : state === 'reconnecting'
+                ? 'Trying again shortly.'
+                : ''}
           </p>
         )
       )}
     </div>
   );
+}
+
+function capitalise(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
 }

@@ -27,6 +27,12 @@ import { FakeSoftphone } from '../support/fake-softphone.ts';
 const RELAY_FP = fingerprintToText(new Uint8Array(32).fill(7));
 const newFp = (): Fingerprint => fingerprintToText(randomBytes(32));
 
+/** Let pending promises run until `cond` holds (timers may be mocked, so no waiting on time). */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise<void>((r) => setImmediate(r));
+  assert.ok(cond(), 'condition never held');
+}
+
 interface Rig {
   app: AppService;
   dir: string;
@@ -478,13 +484,16 @@ describe('presence and settings', () => {
     }
   });
 
-  test('a failing factory leaves the relay "failed" with a notice', async () => {
+  test('an unreachable relay: the reason, the next try, and tries again later', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
     const dir = mkdtempSync(join(tmpdir(), 'wzp-app-'));
     const events: IpcEvent[] = [];
+    let attempts = 0;
     const app = new AppService({
       dataDir: dir,
       seedStore: new MemorySeedStore(),
       softphoneFactory: async () => {
+        attempts++;
         throw new Error('no route to relay');
       },
     });
@@ -494,9 +503,50 @@ describe('presence and settings', () => {
       await ok(app.invoke('createIdentity', {}));
       await ok(app.invoke('configureRelay', { address: '127.0.0.1:1', fingerprint: RELAY_FP }));
       const s = app.snapshot();
+      assert.equal(s.relay.state, 'reconnecting');
+      assert.match(s.relay.detail ?? '', /cannot reach the relay at 127\.0\.0\.1:1: no route/);
+      assert.equal(s.relay.retryAt, 1_000_000 + 5000);
+      const before = attempts;
+      t.mock.timers.tick(5000);
+      await until(() => attempts === before + 1);
+      await until(() => app.snapshot().relay.retryAt === 1_005_000 + 10_000);
+      const warnings = events.filter((e) => e.event === 'notice' && e.payload.level === 'warning');
+      assert.equal(warnings.length, 1, 'one notice, not one per attempt');
+    } finally {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a relay with another key: one sentence, fingerprints only in the detail, no retry', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wzp-app-'));
+    const events: IpcEvent[] = [];
+    let attempts = 0;
+    const other = fingerprintToText(randomBytes(32));
+    const app = new AppService({
+      dataDir: dir,
+      seedStore: new MemorySeedStore(),
+      softphoneFactory: async () => {
+        attempts++;
+        throw Object.assign(new Error(`peer at 127.0.0.1:1 is ${other}, expected ${RELAY_FP}`), {
+          code: 'peer-identity-mismatch',
+        });
+      },
+    });
+    app.onEvent((e) => events.push(e));
+    try {
+      await app.start();
+      await ok(app.invoke('createIdentity', {}));
+      await ok(app.invoke('configureRelay', { address: '127.0.0.1:1', fingerprint: RELAY_FP }));
+      const s = app.snapshot();
       assert.equal(s.relay.state, 'failed');
-      assert.match(s.relay.detail ?? '', /no route/);
-      assert.ok(events.some((e) => e.event === 'notice' && e.payload.level === 'error'));
+      assert.ok(s.relay.detail?.includes(other), 'the fingerprints are there on request');
+      const notice = events.find((e) => e.event === 'notice' && e.payload.level === 'error');
+      assert.ok(notice && notice.event === 'notice');
+      assert.match(notice.payload.message, /different key than the one this app trusts/);
+      assert.ok(!notice.payload.message.includes('wzp1'), 'no raw fingerprints in the notice');
+      assert.equal(s.relay.retryAt ?? null, null);
+      assert.equal(attempts, 1);
     } finally {
       await app.close();
       rmSync(dir, { recursive: true, force: true });
