@@ -29,9 +29,14 @@ export type KeyShareWire = z.infer<typeof KeyShareWireSchema>;
 const IpSchema = z.union([z.ipv4(), z.ipv6()]);
 const PortSchema = z.number().int().min(1).max(65535);
 
-/** An ICE-style transport address candidate (RFC 8445 types; 'relay' is our relay). */
+/**
+ * An ICE-style transport address candidate (RFC 8445 types; 'relay' is our relay). 'mapped' is
+ * ours too: a public address and port the home router reserved for us on request (PCP, NAT-PMP
+ * or UPnP-IGD), which unlike 'srflx' holds for every peer even behind endpoint-dependent NAT. A
+ * peer built before it drops such a candidate as malformed and uses the others.
+ */
 export const CandidateSchema = z.strictObject({
-  type: z.enum(['host', 'srflx', 'prflx', 'relay']),
+  type: z.enum(['host', 'mapped', 'srflx', 'prflx', 'relay']),
   ip: IpSchema,
   port: PortSchema,
   priority: z

@@ -24,6 +24,7 @@ interface CallFlags {
   record?: string;
   seconds?: number;
   direct: boolean;
+  portMapping: boolean;
   stun?: { host: string; port: number };
   json?: boolean;
   ringTimeout: number;
@@ -53,6 +54,10 @@ function addCallOptions(cmd: Command): Command {
       positiveNumberArg('--seconds', 86_400),
     )
     .option('--no-direct', 'keep media on the relay (no direct path attempt)')
+    .option(
+      '--no-port-mapping',
+      'do not ask the home router for a port mapping (PCP, NAT-PMP, UPnP-IGD)',
+    )
     .option(
       '--stun <host:port>',
       "STUN server to use instead of the relay's own",
@@ -107,6 +112,7 @@ async function runCall(
       relay: flags.relay,
       relayTrust: { fingerprint: flags.relayFingerprint },
       directCalls: flags.direct,
+      portMapping: flags.portMapping,
       stunServers: flags.stun ? [flags.stun] : undefined,
       ringTimeoutMs: flags.ringTimeout * 1000,
     });
@@ -117,6 +123,14 @@ async function runCall(
     'registered',
     { fingerprint: identity.fingerprint, relay: phone.link.registration?.relay ?? null },
     () => `registered with the relay as ${identity.fingerprint}`,
+  );
+
+  phone.on('port-mapping', (m) =>
+    out.event('port-mapping', { ...m }, () =>
+      m.ok
+        ? `the router maps ${m.external} to us (${m.protocol})`
+        : `no port mapping from the router: ${m.reason}`,
+    ),
   );
 
   let call: Call;

@@ -90,8 +90,24 @@ export interface CallHandle {
 export type RelayConnectionState =
   'connecting' | 'registered' | 'reconnecting' | 'failed' | 'stopped';
 
+/** What the home router said to our request for a port mapping (see README "Port mapping"). */
+export type PortMappingStatus =
+  | {
+      ok: true;
+      protocol: 'pcp' | 'nat-pmp' | 'upnp';
+      /** "ip:port" peers can reach us on. */
+      external: string;
+      gateway: string;
+      /** 0: a permanent UPnP lease, removed when the phone closes. */
+      lifetimeS: number;
+      elapsedMs: number;
+    }
+  | { ok: false; reason: string; gateway: string | null; elapsedMs: number };
+
 export type SoftphoneEvents = {
   incoming: [CallHandle];
+  /** Once at start (and when a renewal changes or loses the mapping); not when turned off. */
+  'port-mapping': [PortMappingStatus];
   presence: [{ fingerprint: Fingerprint; online: boolean }];
   relay: [{ state: RelayConnectionState; detail?: string }];
 };

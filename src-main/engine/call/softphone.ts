@@ -13,6 +13,7 @@ import { Call, newCallId, type MediaTransport } from './call.ts';
 import { RelayMediaPath } from './relay-media-path.ts';
 import { DirectAttempt } from '../nat/direct-connector.ts';
 import { isLoopbackOrLinkLocal } from '../nat/candidates.ts';
+import { PortMapper } from '../nat/port-mapping/port-mapper.ts';
 import type { RelayConnectionState, Softphone, SoftphoneEvents } from './softphone-api.ts';
 
 export interface SoftphoneOptions {
@@ -24,8 +25,21 @@ export interface SoftphoneOptions {
   /** STUN servers to use instead of the relay's own (none is contacted unless configured). */
   stunServers?: Address[];
   directCalls?: boolean;
+  /**
+   * Ask the home router for a mapping of our socket's port (PCP, NAT-PMP, UPnP-IGD), default
+   * true. Never with a relay on loopback: a local setup sends nothing onto a real network.
+   */
+  portMapping?: boolean;
+  /** How long a call's attempt keeps waiting for a port mapping still being probed. */
+  portMappingWaitMs?: number;
   ringTimeoutMs?: number;
 }
+
+/**
+ * A mapping that arrives later than this into a direct attempt is left for the next attempt.
+ * Waiting delays nothing: the attempt trickles the mapped candidate whenever it comes.
+ */
+const PORT_MAPPING_WAIT_MS = 2000;
 
 export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements Softphone {
   readonly endpoint: QuicEndpoint<unknown, unknown>;
@@ -35,6 +49,7 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
   #grants = new Map<CallId, MediaGrantInfo>();
   #relayState: RelayConnectionState = 'connecting';
   #directCalls: boolean;
+  #portMapper: PortMapper | null = null;
 
   private constructor(
     opts: SoftphoneOptions,
@@ -83,7 +98,32 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
       await endpoint.close();
       throw e;
     }
+    // After registration, so a host that subscribes once `start` resolves sees the outcome.
+    if ((opts.portMapping ?? true) && !isLoopbackOrLinkLocal(opts.relay.host))
+      phone.#startPortMapping();
     return phone;
+  }
+
+  #startPortMapping(): void {
+    const mapper = new PortMapper({ internalPort: this.endpoint.address.port });
+    this.#portMapper = mapper;
+    mapper.on('mapped', (m) =>
+      this.emit('port-mapping', {
+        ok: true,
+        protocol: m.protocol,
+        external: `${m.ip}:${m.port}`,
+        gateway: m.gateway,
+        lifetimeS: m.lifetimeS,
+        elapsedMs: m.elapsedMs,
+      }),
+    );
+    mapper.on('unavailable', (u) => this.emit('port-mapping', { ok: false, ...u }));
+    mapper.start();
+  }
+
+  /** The current port mapping, if any (after `port-mapping` said ok). */
+  get portMapping(): PortMapper | null {
+    return this.#portMapper;
   }
 
   get fingerprint(): Fingerprint {
@@ -120,6 +160,7 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
     await Promise.all([...this.#calls.values()].map((c) => c.hangup('normal')));
     this.#setRelayState('stopped');
     await this.link.stop();
+    await this.#portMapper?.close();
     await this.endpoint.close();
   }
 
@@ -193,6 +234,12 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
       stun,
       includeLocal: isLoopbackOrLinkLocal(this.#opts.relay.host),
       signal: (s) => this.link.sendSignal(peer, callId, s),
+      portMapping: async () => {
+        const m = await this.#portMapper?.current(
+          this.#opts.portMappingWaitMs ?? PORT_MAPPING_WAIT_MS,
+        );
+        return m ? { ip: m.ip, port: m.port } : null;
+      },
     });
   }
 

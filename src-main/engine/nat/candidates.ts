@@ -8,6 +8,9 @@ import type { Candidate } from '../../../src-shared/call-signals.ts';
 
 const TYPE_PREFERENCE: Record<Candidate['type'], number> = {
   host: 126,
+  // A mapping the router promised (port mapping) holds towards every peer; a peer-reflexive or
+  // server-reflexive address holds only where the NAT maps endpoint-independently.
+  mapped: 115,
   prflx: 110,
   srflx: 100,
   relay: 0,
@@ -69,6 +72,17 @@ export function serverReflexiveCandidate(ip: string, port: number): Candidate {
     port,
     priority: candidatePriority('srflx', 65535),
     foundation: 'srflx',
+  };
+}
+
+/** The public address our router reserved for our socket on request (PCP, NAT-PMP, UPnP). */
+export function mappedCandidate(ip: string, port: number): Candidate {
+  return {
+    type: 'mapped',
+    ip,
+    port,
+    priority: candidatePriority('mapped', 65535),
+    foundation: 'mapped',
   };
 }
 

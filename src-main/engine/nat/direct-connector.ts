@@ -26,6 +26,7 @@ import type { PeerConnection } from '../transport/peer-connection.ts';
 import {
   hostCandidates,
   isLoopbackOrLinkLocal,
+  mappedCandidate,
   orderForDialing,
   serverReflexiveCandidate,
 } from './candidates.ts';
@@ -61,6 +62,8 @@ export interface DirectAttemptOptions {
   /** Offer loopback/link-local host candidates (both ends on one machine). */
   includeLocal: boolean;
   signal: (s: CallSignal) => Promise<void>;
+  /** The router's port mapping for our socket, if any (may resolve late, or to null). */
+  portMapping?: () => Promise<{ ip: string; port: number } | null>;
   budgetMs?: number;
   now?: () => number;
 }
@@ -160,6 +163,15 @@ export class DirectAttempt extends TypedEmitter<DirectAttemptEvents> {
       (c) => !this.#o.includeLocal || isLoopbackOrLinkLocal(c.ip),
     );
     for (const c of hosts) await this.#sendCandidate(c);
+    // The router's mapping, when it comes: at once if known, else trickled late (even after the
+    // end of candidates: a dialer dials whatever arrives while the attempt runs), so a router
+    // still being asked never holds up the rest.
+    if (!this.#o.includeLocal && this.#o.portMapping) {
+      void this.#o
+        .portMapping()
+        .catch(() => null)
+        .then((m) => (m ? this.#sendCandidate(mappedCandidate(m.ip, m.port)) : undefined));
+    }
     const stun = this.#o.stun;
     if (stun) {
       try {
