@@ -66,6 +66,8 @@ export const SettingsSchema = z.strictObject({
   relay: RelaySettingsSchema.nullable(),
   stunServers: z.array(HostPortSchema).max(8),
   directCalls: z.boolean(),
+  /** Ask the home router for a port mapping (PCP, NAT-PMP, UPnP-IGD) for direct calls. */
+  portMapping: z.boolean(),
   audio: AudioSettingsSchema,
   startAtLogin: z.boolean(),
   closeToTray: z.boolean(),
@@ -77,6 +79,7 @@ export const DEFAULT_SETTINGS: Settings = {
   relay: null,
   stunServers: [],
   directCalls: true,
+  portMapping: true,
   audio: { inputDeviceId: null, outputDeviceId: null },
   startAtLogin: false,
   closeToTray: true,

@@ -79,7 +79,14 @@ export interface InvalidCounts {
   audioFrames: number;
 }
 
-const SettingsFileSchema = z.strictObject({ version: z.literal(1), settings: SettingsSchema });
+// Files written before a setting existed lack it: it takes its default there (and only there,
+// not in a patch, where a missing field means "unchanged").
+const SettingsFileSchema = z.strictObject({
+  version: z.literal(1),
+  settings: SettingsSchema.extend({
+    portMapping: SettingsSchema.shape.portMapping.default(DEFAULT_SETTINGS.portMapping),
+  }),
+});
 const ContactsFileSchema = z.strictObject({
   version: z.literal(1),
   contacts: z.array(ContactSchema).max(10_000),
@@ -352,8 +359,9 @@ export class AppService {
       this.#phone?.setDirectCalls(patch.directCalls);
     }
     if (
-      patch.stunServers !== undefined &&
-      patch.stunServers.join(',') !== before.stunServers.join(',')
+      (patch.stunServers !== undefined &&
+        patch.stunServers.join(',') !== before.stunServers.join(',')) ||
+      (patch.portMapping !== undefined && patch.portMapping !== before.portMapping)
     ) {
       await this.#restartPhone();
     }
@@ -547,6 +555,7 @@ export class AppService {
         relay: { address: relay.address, fingerprint: relay.fingerprint },
         stunServers: [...this.#settings.stunServers],
         directCalls: this.#settings.directCalls,
+        portMapping: this.#settings.portMapping,
         dataDir: join(this.#opts.dataDir, 'engine'),
       });
     } catch (e) {

@@ -20,6 +20,7 @@ export async function createSoftphone(config: SoftphoneConfig): Promise<Softphon
     relay: address(config.relay.address, 'relay'),
     relayTrust: { fingerprint: config.relay.fingerprint },
     directCalls: config.directCalls,
+    portMapping: config.portMapping,
     ...(stun.length > 0 ? { stunServers: stun } : {}),
   });
 }

@@ -12,6 +12,8 @@ export interface SoftphoneConfig {
   /** "host:port" STUN servers; empty means use the one the relay announces. */
   stunServers: readonly string[];
   directCalls: boolean;
+  /** Ask the home router for a port mapping (the user may turn it off in Settings). */
+  portMapping: boolean;
   /** A directory the engine may use for its own state (e.g. relay pins). */
   dataDir: string;
 }

@@ -1,5 +1,5 @@
-// Settings: my name, relay (address and pinned fingerprint), STUN servers, direct calls, audio
-// devices with a microphone test, start at login, close to tray.
+// Settings: my name, relay (address and pinned fingerprint), STUN servers, direct calls and router
+// port mapping, audio devices with a microphone test, start at login, close to tray.
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import {
   describeFingerprintError,
@@ -73,6 +73,15 @@ function General({ settings }: { settings: SettingsT }) {
           onChange={(e) => void update({ directCalls: e.target.checked }).then((r) => show(r))}
         />
         Try direct (peer-to-peer) calls
+      </label>
+      <label className="check">
+        <input
+          type="checkbox"
+          checked={settings.portMapping}
+          disabled={!settings.directCalls}
+          onChange={(e) => void update({ portMapping: e.target.checked }).then((r) => show(r))}
+        />
+        Ask my router to open a port for direct calls (NAT-PMP, PCP, UPnP)
       </label>
       {desktop && (
         <>
