@@ -484,6 +484,34 @@ describe('presence and settings', () => {
     }
   });
 
+  test('port mapping: on by default, also for a settings file older than it; a change restarts the phone', async () => {
+    const seeds = new MemorySeedStore();
+    const dir = mkdtempSync(join(tmpdir(), 'wzp-app-'));
+    try {
+      const r = await rig({ dir, seedStore: seeds });
+      await online(r);
+      assert.equal(r.configs[0]?.portMapping, true);
+      await ok(r.app.invoke('updateSettings', { portMapping: false }));
+      assert.equal(r.phones.length, 2, 'the phone restarts without asking the router');
+      assert.equal(r.configs[1]?.portMapping, false);
+      await ok(r.app.invoke('updateSettings', { displayName: 'Me' }));
+      assert.equal(r.app.snapshot().settings.portMapping, false, 'a patch without it keeps it');
+      await r.cleanup();
+      const file = join(dir, 'settings.json');
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as {
+        settings: Record<string, unknown>;
+      };
+      delete saved.settings.portMapping;
+      writeFileSync(file, JSON.stringify(saved));
+      const b = await rig({ dir, seedStore: seeds });
+      assert.equal(b.app.snapshot().settings.displayName, 'Me', 'the old file was read, not reset');
+      assert.equal(b.app.snapshot().settings.portMapping, true);
+      await b.cleanup();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('an unreachable relay: the reason, the next try, and tries again later', async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
     const dir = mkdtempSync(join(tmpdir(), 'wzp-app-'));
