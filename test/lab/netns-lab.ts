@@ -510,6 +510,8 @@ export async function buildLab(scenario: ScenarioName | TopologySpec): Promise<L
         clearTimeout(timer);
         resolve({ code, signal, stdout, stderr });
       });
+      // A command that exits without reading its input must not fail the caller with EPIPE.
+      child.stdin?.on('error', () => undefined);
       child.stdin?.end(opts.input ?? '');
     });
 
