@@ -124,6 +124,10 @@ export class DirectAttempt extends TypedEmitter<DirectAttemptEvents> {
         this.#remote.push(signal.candidate);
         if (this.role === 'responder') void this.#punch(signal.candidate);
         if (this.role === 'dialer' && this.#peerReady) this.#queueDials();
+        // A router's port mapping is an explicit forward, not a conntrack entry an early packet
+        // could spoil: it is dialed at once, without waiting for the peer to punch.
+        else if (this.role === 'dialer' && signal.candidate.type === 'mapped')
+          this.#queueDials((c) => c.type === 'mapped');
       }
       if (this.role === 'responder') void this.#maybeReady();
       return;
@@ -266,8 +270,8 @@ export class DirectAttempt extends TypedEmitter<DirectAttemptEvents> {
       .catch(() => undefined);
   }
 
-  #queueDials(): void {
-    for (const c of orderForDialing(this.#remote)) {
+  #queueDials(only: (c: Candidate) => boolean = () => true): void {
+    for (const c of orderForDialing(this.#remote).filter(only)) {
       const key = `${c.ip}|${c.port}`;
       if (this.#dialed.has(key) || this.#dialQueue.some((q) => `${q.ip}|${q.port}` === key))
         continue;
