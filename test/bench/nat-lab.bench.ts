@@ -8,7 +8,9 @@
 // 3. migration and fallback: the audio gap around the relay-to-direct switch, and after cutting
 //    the direct path mid-call the time until each side is back on the relay and the audio gap
 //    that costs, beside the 1 s direct-path silence threshold the design falls back on.
-// Needs root. About 6 minutes on a 2-core machine (about 70 s of it the libwebrtc peer).
+// 4. hard NATs (issue 15): symmetric-symmetric behind miniupnpd routers, refusing and silent
+//    ones (direct rate, set-up, the router's answer time) beside libwebrtc's symmetric-symmetric.
+// Needs root. About 8 minutes on a 2-core machine (about 100 s of it the libwebrtc peer).
 import { loadavg } from 'node:os';
 import { startLabRelay, withLab } from '../lab/lab-calls.ts';
 import type { ScenarioName } from '../lab/topologies.ts';
@@ -16,6 +18,7 @@ import type { BenchResult, BenchRow } from './bench-types.ts';
 import { summarize, type Summary } from './nat-lab/analysis.ts';
 import { measuredCall, CARRIER_DBFS, DROPOUT_DBFS, SILENCE_DBFS } from './nat-lab/our-calls.ts';
 import type { CallPlan, CallRecord, SideGap } from './nat-lab/our-calls.ts';
+import { HARD_NAT_PEER_SCENARIO, hardNatCalls, hardNatRows } from './nat-lab/hard-nat.ts';
 import { PEER_README_FIGURES, runPeer, type PeerRun, type PeerScenario } from './nat-lab/peer.ts';
 
 /** Markers from 2.5 s: after the switch to direct (about 0.35 s into the call) has settled. */
@@ -110,11 +113,13 @@ export async function run(): Promise<BenchResult> {
   const others: Record<string, CallRecord[]> = {};
   for (const s of OTHER_SCENARIOS)
     others[s.ours] = await scenarioCalls(s.ours, Array(s.calls).fill(SHORT_PLAN) as CallPlan[]);
+  // Hard NATs (issue 15): symmetric on both sides, routers with and without port mapping.
+  const hardNat = await hardNatCalls();
   const oursS = (Date.now() - t0) / 1000;
 
   // 4. libwebrtc in its own copy of the same lab, after ours (never both at once on 2 cores).
   const peer = await runPeer({
-    scenarios: ['cone-cone', ...OTHER_SCENARIOS.map((s) => s.peer)],
+    scenarios: ['cone-cone', ...OTHER_SCENARIOS.map((s) => s.peer), HARD_NAT_PEER_SCENARIO],
     calls: PEER_CALLS,
     callSeconds: 4,
     timeoutMs: 180_000,
@@ -250,6 +255,8 @@ export async function run(): Promise<BenchResult> {
     row('frames concealed at migration p95', migration.framesConcealed.p95, 'frames'),
   );
 
+  table.push(...hardNatRows(hardNat, peer));
+
   const peerDetails = peer.ok
     ? { measuredInThisRun: true, ...peer }
     : {
@@ -280,10 +287,10 @@ export async function run(): Promise<BenchResult> {
       ),
       migration,
       fallback: { timeMs: fallbackTime, ...fallback },
-      errors: [...cone, ...Object.values(others).flat()].flatMap((r) =>
-        r.error ? [{ scenario: r.scenario, kind: r.kind, error: r.error }] : [],
+      errors: [...cone, ...Object.values(others).flat(), ...Object.values(hardNat).flat()].flatMap(
+        (r) => (r.error ? [{ scenario: r.scenario, kind: r.kind, error: r.error }] : []),
       ),
-      calls: { 'cone-cone': cone, ...others },
+      calls: { 'cone-cone': cone, ...others, ...hardNat },
       peer: peerDetails,
       timing: {
         oursS: Math.round(oursS),

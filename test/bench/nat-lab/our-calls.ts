@@ -112,6 +112,8 @@ export interface CallRecord {
     gap: Partial<Record<CallSide, SideGap>>;
   };
   ended?: Record<CallSide, { framesConcealed: number; durationS: number }>;
+  /** Each side's `port-mapping` event (what its router said), when it printed one. */
+  portMapping?: Partial<Record<CallSide, Record<string, unknown>>>;
 }
 
 const SIDES = ['caller', 'callee'] as const;
@@ -178,6 +180,11 @@ export async function measuredCall(lab: Lab, relay: LabRelay, plan: CallPlan): P
       const d = { caller: directOf(c, 'caller'), callee: directOf(c, 'callee') };
       directOk = d.caller?.ok === true && d.callee?.ok === true;
       const since = [d.caller?.sinceFirstCandidateMs, d.callee?.sinceFirstCandidateMs];
+      rec.portMapping = {};
+      for (const s of SIDES) {
+        const m = c.proc(s).events.find((e) => e.event === 'port-mapping');
+        if (m !== undefined) rec.portMapping[s] = m;
+      }
       rec.direct = {
         ...d,
         ok: directOk,

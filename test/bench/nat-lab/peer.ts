@@ -5,11 +5,13 @@
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
 export const PEER_DIR = '/work/shared/peer';
+/** The team's lock for anything with fixed global names, such as the harness's namespaces. */
+const PEER_LOCK = '/work/team/peer.lock';
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 const stat = z.object({
@@ -89,7 +91,12 @@ export async function runPeer(opts: PeerOptions): Promise<PeerRun> {
     ];
     // FAIL_FIRST=1: a scenario whose first call fails (libwebrtc's 15 s ICE timeout) places the
     // rest at once, which bounds the failing cone-cone case to about two timeouts.
-    const child = spawn('bash', args, {
+    // Its namespaces have fixed names: on the shared machine, one run at a time (the team's
+    // lock), taken in a shell that then execs the harness, so our SIGTERM still reaches it.
+    const locked = existsSync(dirname(PEER_LOCK))
+      ? ['-c', 'exec 9>>"$0" && flock 9 && exec bash "$@"', PEER_LOCK, ...args]
+      : args;
+    const child = spawn('bash', locked, {
       cwd: dir,
       env: { ...process.env, FAIL_FIRST: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
