@@ -74,7 +74,7 @@ async function expectRelayedAsBefore(
   maxMappingMs: number,
 ): Promise<void> {
   for (const side of SIDES) {
-    const m = await call.waitFor(side, 'port-mapping', undefined, 10_000);
+    const m = await call.waitFor(side, 'port-mapping', undefined, 30_000);
     assert.equal(m.ok, false, `${side}: ${JSON.stringify(m)}`);
     assert.match(String(m.reason), mappingReason);
     // A bound on the background probe, not a timing target: it includes the event-loop stalls
@@ -106,7 +106,7 @@ describe('port mapping on the home router (miniupnpd in the NAT lab)', () => {
   test('symmetric NAT on both sides, miniupnpd on both routers: direct through the mapped addresses', async () => {
     await withScenario('symmetric-symmetric+miniupnpd', [], async (call) => {
       for (const side of SIDES) {
-        const m = await call.waitFor(side, 'port-mapping', undefined, 10_000);
+        const m = await call.waitFor(side, 'port-mapping', undefined, 30_000);
         assert.equal(m.ok, true, `${side}: ${JSON.stringify(m)}`);
         assert.equal(m.protocol, 'pcp', 'miniupnpd speaks PCP, which is asked first');
         const client = call.clients[side];
