@@ -1,17 +1,10 @@
 // Small JSON documents in the data directory: written atomically (temp file, fsync, rename) so a
 // crash never leaves half a file, and validated with a schema on load so a damaged or
 // hand-edited file is set aside and reported instead of half-trusted.
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { z } from 'zod';
+import { FileInputError, readBoundedFile } from '../engine/bounded-file.ts';
 
 export type LoadResult<T> =
   | { kind: 'ok'; value: T }
@@ -25,18 +18,19 @@ export function loadJsonFile<S extends z.ZodType>(
   schema: S,
   now: () => number = Date.now,
 ): LoadResult<z.output<S>> {
-  let raw: string;
-  try {
-    raw = readFileSync(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
-    return { kind: 'corrupt', reason: `unreadable: ${(e as Error).message}`, movedTo: null };
-  }
+  let raw = '';
   let reason: string | null = null;
+  try {
+    // Checked before reading: a FIFO, a device or a huge file is set aside, not read.
+    raw = readBoundedFile(path, MAX_BYTES).toString('utf8');
+  } catch (e) {
+    if (!(e instanceof FileInputError)) throw e;
+    if (e.kind === 'missing') return { kind: 'missing' };
+    if (e.kind === 'unreadable') return { kind: 'corrupt', reason: e.message, movedTo: null };
+    reason = e.kind === 'too-large' ? 'too large' : 'not a regular file';
+  }
   let value: z.output<S> | undefined;
-  if (raw.length > MAX_BYTES) {
-    reason = 'too large';
-  } else {
+  if (reason === null) {
     try {
       const parsed = schema.safeParse(JSON.parse(raw));
       if (parsed.success) value = parsed.data;

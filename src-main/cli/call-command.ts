@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
 import { loadIdentity, type Identity } from '../engine/identity/identity.ts';
-import { readWav, WavError, WavStreamWriter } from '../engine/media/wav.ts';
+import { checkWavTarget, readWav, WavError, WavStreamWriter } from '../engine/media/wav.ts';
 import type { Call } from '../engine/call/call.ts';
 import { SoftphoneEngine } from '../engine/call/softphone.ts';
 import { PCM_FRAME_SAMPLES, type CallEndInfo } from '../engine/call/softphone-api.ts';
@@ -103,6 +103,13 @@ async function runCall(
     throw asCliError(e);
   }
   const mic = loadMicrophone(flags.play);
+  if (flags.record) {
+    try {
+      checkWavTarget(flags.record);
+    } catch (e) {
+      throw new CliError(e instanceof Error ? e.message : String(e));
+    }
+  }
   installCrashGuard((line) => process.stderr.write(line + '\n'));
   const out = new EventOutput(flags.json === true);
   let phone: SoftphoneEngine;

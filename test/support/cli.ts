@@ -1,6 +1,7 @@
 // Runs the real `wzp` bin as a child process, as users and outside checks do.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { peakRssBytes as peakRss } from './proc-stats.ts';
 
 export const WZP_BIN = fileURLToPath(new URL('../../bin/wzp.mjs', import.meta.url));
 
@@ -8,6 +9,8 @@ export interface RunResult {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** The largest resident set seen while it ran (sampled every 20 ms; Linux only, else 0). */
+  peakRssBytes: number;
 }
 
 /** Run `wzp ARGS` to completion. */
@@ -22,15 +25,26 @@ export function runWzp(
     });
     let stdout = '';
     let stderr = '';
+    let peakRssBytes = 0;
+    const sample = () => {
+      try {
+        if (child.pid !== undefined) peakRssBytes = Math.max(peakRssBytes, peakRss(child.pid));
+      } catch {
+        // gone, or not Linux
+      }
+    };
+    const sampler = setInterval(sample, 20);
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`wzp ${args.join(' ')} did not finish in ${opts.timeoutMs ?? 20000} ms`));
     }, opts.timeoutMs ?? 20000);
+    child.on('exit', sample);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      clearInterval(sampler);
+      resolve({ code, stdout, stderr, peakRssBytes });
     });
   });
 }

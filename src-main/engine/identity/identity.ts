@@ -6,9 +6,12 @@ import { closeSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs
 import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
 import { fingerprintToText, type Fingerprint } from '../../../src-shared/fingerprint.ts';
+import { FileInputError, openBoundedFile } from '../bounded-file.ts';
 import { publicKeyFromSeed, signWithSeed } from './ed25519.ts';
 
 export const SEED_BYTES = 32;
+/** An identity file is about 200 bytes of JSON. */
+const MAX_IDENTITY_FILE_BYTES = 4096;
 
 export class Identity {
   readonly publicKey: Uint8Array;
@@ -109,28 +112,26 @@ export function saveIdentity(path: string, identity: Identity): void {
 export function loadIdentity(path: string): Identity {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // Non-blocking and checked before reading: a FIFO or a device given as the identity must
+    // fail at once, not hang or read forever.
+    fd = openBoundedFile(path, MAX_IDENTITY_FILE_BYTES).fd;
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT')
+    if (!(e instanceof FileInputError)) throw e;
+    if (e.kind === 'missing')
       throw new IdentityError('missing', `identity file ${path} does not exist`);
-    throw new IdentityError(
-      'unreadable',
-      `cannot open identity file ${path}: ${code ?? String(e)}`,
-    );
+    if (e.kind === 'too-large')
+      throw new IdentityError('corrupt', `identity file ${path} is too large to be one`);
+    throw new IdentityError('unreadable', `identity file: ${e.message}`);
   }
   let raw: string;
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) throw new IdentityError('unreadable', `${path} is not a regular file`);
     if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
       throw new IdentityError(
         'insecure-permissions',
         `identity file ${path} is readable by others (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`,
       );
     }
-    if (st.size > 4096)
-      throw new IdentityError('corrupt', `identity file ${path} is too large to be one`);
     raw = readFileSync(fd, 'utf8');
   } finally {
     closeSync(fd);

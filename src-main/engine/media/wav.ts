@@ -3,12 +3,22 @@
 // 48 kHz mono 16-bit PCM; 48 kHz mono 16-bit WAV out, either at once or streamed frame by frame
 // for recording long calls. Parsing goes through wavefile; errors are WavError with a one-line
 // message the CLI prints as is.
-import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import wavefile from 'wavefile';
+import { FileInputError, readBoundedFile } from '../bounded-file.ts';
 import { PIPELINE_SAMPLE_RATE } from './quality-tiers.ts';
 import { resample } from './resampler.ts';
 
-export type WavErrorCode = 'not-found' | 'unreadable' | 'corrupt' | 'unsupported' | 'write-failed';
+export type WavErrorCode =
+  'not-found' | 'unreadable' | 'too-large' | 'corrupt' | 'unsupported' | 'write-failed';
 
 export class WavError extends Error {
   readonly code: WavErrorCode;
@@ -156,16 +166,22 @@ function downmix(
   return mono;
 }
 
+/**
+ * The largest WAV file read whole: about 11 minutes of 48 kHz stereo 16-bit, or an hour of
+ * 16 kHz mono. Decoding takes a few times the file's size in memory, so this bounds that too.
+ */
+export const MAX_WAV_FILE_BYTES = 128_000_000;
+
 /** Read a WAV file as 48 kHz mono 16-bit PCM (downmixed and resampled as needed). */
-export function readWav(path: string): DecodedWav {
+export function readWav(path: string, maxBytes = MAX_WAV_FILE_BYTES): DecodedWav {
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(path);
+    bytes = readBoundedFile(path, maxBytes);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new WavError('not-found', `WAV file not found: ${path}`);
-    if (code === 'EISDIR') throw new WavError('unreadable', `not a file: ${path}`);
-    throw new WavError('unreadable', `cannot read WAV file ${path}: ${code ?? firstLine(e)}`);
+    if (!(e instanceof FileInputError)) throw e;
+    if (e.kind === 'missing') throw new WavError('not-found', `WAV file not found: ${path}`);
+    if (e.kind === 'too-large') throw new WavError('too-large', `WAV file ${e.message}`);
+    throw new WavError('unreadable', `WAV file: ${e.message}`);
   }
   return decodeWav(bytes, path);
 }
@@ -215,6 +231,26 @@ export function writeWav(path: string, pcm: Int16Array, rate = PIPELINE_SAMPLE_R
   }
 }
 
+const WRITE_FLAGS =
+  constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (constants.O_NONBLOCK ?? 0);
+
+/**
+ * A recording is written in place (its header is rewritten at the end), so it must go to a
+ * regular file: refuse a directory, pipe or device before the call, not at its end.
+ */
+export function checkWavTarget(path: string): void {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new WavError('write-failed', `cannot write WAV file ${path}: ${code ?? firstLine(e)}`);
+  }
+  if (!st.isFile())
+    throw new WavError('write-failed', `cannot write WAV file ${path}: not a regular file`);
+}
+
 /**
  * Records a 48 kHz mono 16-bit WAV frame by frame: frames are buffered and written in blocks,
  * and close() writes the final sizes into the header. A file cut short (crash) still has a
@@ -236,10 +272,20 @@ export class WavStreamWriter {
     this.path = path;
     this.rate = rate;
     this.maxDataBytes = Math.min(MAX_DATA_BYTES, opts.maxDataBytes ?? MAX_DATA_BYTES);
+    checkWavTarget(path);
     try {
-      this.fd = openSync(path, 'w');
+      // Non-blocking: a FIFO with no reader fails here instead of hanging the call.
+      this.fd = openSync(path, WRITE_FLAGS, 0o644);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new WavError('write-failed', `cannot create WAV file ${path}: ${code ?? firstLine(e)}`);
+    }
+    try {
+      if (!fstatSync(this.fd).isFile()) throw new Error('not a regular file');
       writeSync(this.fd, wavHeader(0, rate), 0, HEADER_BYTES, 0);
     } catch (e) {
+      closeSync(this.fd);
+      this.fd = null;
       const code = (e as NodeJS.ErrnoException).code;
       throw new WavError('write-failed', `cannot create WAV file ${path}: ${code ?? firstLine(e)}`);
     }

@@ -1,11 +1,15 @@
 // Trust on first use for relays: the first time we reach a relay address we pin the identity it
 // shows; from then on another identity at that address is an error (DESIGN.md: a change is an
 // error, not a prompt to click through). Pins live in a small JSON file written atomically.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { FileInputError, readBoundedFile } from '../bounded-file.ts';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { parseFingerprint, type Fingerprint } from '../../../src-shared/fingerprint.ts';
 import type { ExpectedPeer } from '../transport/endpoint.ts';
+
+/** A pin is about 100 bytes; a pin file is a handful of them. */
+const MAX_PIN_FILE_BYTES = 1024 * 1024;
 
 const PinFileSchema = z.object({
   version: z.literal(1),
@@ -57,10 +61,10 @@ export class RelayPinStore {
   #load(path: string): void {
     let raw: string;
     try {
-      raw = readFileSync(path, 'utf8');
+      raw = readBoundedFile(path, MAX_PIN_FILE_BYTES).toString('utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new Error(`cannot read relay pins ${path}: ${(e as Error).message}`);
+      if (e instanceof FileInputError && e.kind === 'missing') return;
+      throw new Error(`cannot read relay pins: ${(e as Error).message}`);
     }
     let parsed: z.infer<typeof PinFileSchema>;
     try {
