@@ -146,6 +146,8 @@ describe('a call between two apps (web hosts, Chromium, real engine, real relay)
 
     await page.getByRole('button', { name: 'Settings' }).click();
     const direct = page.getByRole('checkbox', { name: 'Try direct (peer-to-peer) calls' });
+    const mapping = page.getByRole('checkbox', { name: /Ask my router to open a port/ });
+    assert.equal(await mapping.isChecked(), true, 'port mapping is on by default');
     // A controlled checkbox: it flips once the app's new settings come back, not on the click.
     await direct.click();
     await until(
@@ -163,6 +165,7 @@ describe('a call between two apps (web hosts, Chromium, real engine, real relay)
           ).singleNodeValue as HTMLInputElement | null
         )?.checked,
     );
+    assert.equal(await mapping.isDisabled(), true, 'port mapping only matters for direct calls');
     await page.getByRole('button', { name: 'Contacts' }).click();
     return text;
   }
