@@ -30,6 +30,8 @@ export const MAX_SUBSCRIPTIONS = 1000;
  * messages, not N (each well under the 64 KiB frame limit).
  */
 export const PRESENCE_BATCH = 250;
+/** Calls a client can ask a relay to take over at once (it has one, or a few being set up). */
+export const MAX_RESUMED_CALLS = 8;
 
 export const ClientToRelaySchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('register'), signature: z.string().regex(B64URL_64) }),
@@ -42,6 +44,17 @@ export const ClientToRelaySchema = z.discriminatedUnion('t', [
     to: FingerprintSchema,
     callId: CallIdSchema,
     signal: CallSignalSchema,
+  }),
+  /**
+   * After registering (again, or on another relay): the calls this client is in. A relay that
+   * does not know a call takes it over once both parties have named it, each naming the other,
+   * and grants its media afresh.
+   */
+  z.strictObject({
+    t: z.literal('resume'),
+    calls: z
+      .array(z.strictObject({ callId: CallIdSchema, peer: FingerprintSchema }))
+      .max(MAX_RESUMED_CALLS),
   }),
 ]);
 export type ClientToRelay = z.infer<typeof ClientToRelaySchema>;

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import type { CallSignal, HangupReason } from '../../src-shared/call-signals.ts';
+import type { CallId, CallSignal, HangupReason } from '../../src-shared/call-signals.ts';
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
 import {
   PRESENCE_BATCH,
@@ -37,6 +37,7 @@ import {
   type RoutedCallMessage,
   type TrunkOffer,
 } from './relay-state.ts';
+import { ResumeClaims } from './resume-claims.ts';
 import { StunResponder } from './stun-responder.ts';
 import { RelayUdpPlane } from './udp-plane.ts';
 
@@ -98,6 +99,8 @@ export interface RelayMetrics {
   signalsForwarded: number;
   callsStarted: number;
   callsAnswered: number;
+  /** Answered calls taken over after both parties claimed them (fail-over, relay restart). */
+  callsResumed: number;
   drops: Record<SignalDropReason, number>;
   /** Frames the transport dropped before they reached us (bad JSON, off-schema, oversized). */
   malformedSignals: number;
@@ -124,6 +127,12 @@ export interface RelayMetrics {
 }
 
 const SHUTDOWN_GRACE_MS = 300;
+/** How long a claim to resume a call waits for the other party's. */
+const RESUME_CLAIM_TTL_MS = 30_000;
+
+function isPartyPair(call: CallRecord, a: Fingerprint, b: Fingerprint): boolean {
+  return (call.caller === a && call.callee === b) || (call.caller === b && call.callee === a);
+}
 const REMOTE_GONE: CallSignal = { kind: 'hangup', reason: 'remote-gone' };
 /** Signals of a call already under way: a relay that did not see it start may take it over. */
 const IN_CALL_SIGNALS = new Set<CallSignal['kind']>([
@@ -166,6 +175,8 @@ class Session implements ClientSession {
   /** The identity's signal rate bucket, shared by its reconnects. */
   readonly bucket: TokenBucket;
   registrationTimer: NodeJS.Timeout | null = null;
+  /** Calls this client asked to resume (its claims are dropped when it goes). */
+  readonly claimed: CallId[] = [];
 
   constructor(
     readonly id: number,
@@ -207,6 +218,7 @@ export class RelayServer {
   #signalsForwarded = 0;
   #callsStarted = 0;
   #callsAnswered = 0;
+  #callsResumed = 0;
   #registrationTimeouts = 0;
   #signalsRouted = 0;
   #signalsRoutedIn = 0;
@@ -216,6 +228,7 @@ export class RelayServer {
   #closedConnCounters = { sendQueueOverflows: 0, inboundThrottles: 0 };
   #stopping = false;
   #warnedTrunkAddress = false;
+  readonly #resumes: ResumeClaims;
 
   private constructor(
     opts: RelayServerOptions,
@@ -236,6 +249,7 @@ export class RelayServer {
     this.#now = opts.now ?? (() => performance.now());
     this.#admission = admission;
     this.#rates = new IdentityRates(opts.signalRatePerSec ?? 30, opts.signalBurst ?? 60, this.#now);
+    this.#resumes = new ResumeClaims({ ttlMs: RESUME_CLAIM_TTL_MS, now: this.#now });
   }
 
   static async start(opts: RelayServerOptions): Promise<RelayServer> {
@@ -322,6 +336,7 @@ export class RelayServer {
       signalsForwarded: this.#signalsForwarded,
       callsStarted: this.#callsStarted,
       callsAnswered: this.#callsAnswered,
+      callsResumed: this.#callsResumed,
       drops: { ...this.#drops },
       malformedSignals: malformed,
       oversizedSignals: oversized,
@@ -425,6 +440,9 @@ export class RelayServer {
       }
       case 'signal':
         this.#route(session, msg.to, msg.callId, msg.signal);
+        return;
+      case 'resume':
+        for (const c of msg.calls) this.#claimCall(session, c.callId, c.peer);
         return;
     }
   }
@@ -611,6 +629,10 @@ export class RelayServer {
       if (!call || !this.#connectTrunk(call, m.trunk)) this.#routedDrop('unknown-call', m, relay);
       return;
     }
+    if (m.kind === 'resume') {
+      this.#onRoutedResume(m, call);
+      return;
+    }
     if (!target) {
       this.#routedDrop('offline', m, relay);
       return;
@@ -654,6 +676,74 @@ export class RelayServer {
       this.#grantMedia(call);
     }
     if (signal.kind === 'reject' || signal.kind === 'hangup') this.#endCall(call.id, signal.kind);
+  }
+
+  /**
+   * `session` says it is in `callId` with `peer` (it registered after its relay went away). The
+   * call is taken over once `peer` says the same: here, or through its relay.
+   */
+  #claimCall(session: Session, callId: CallId, peer: Fingerprint): void {
+    const from = session.fingerprint;
+    const known = this.#state.getCall(callId);
+    if (known) {
+      if (!isPartyPair(known, from, peer)) this.#drop('not-a-party', session, { kind: 'resume' });
+      return;
+    }
+    if (peer === from || !this.#resumes.claim(callId, from, peer)) return;
+    session.claimed.push(callId);
+    this.#tryResume(callId, from, peer);
+  }
+
+  #tryResume(callId: CallId, party: Fingerprint, peer: Fingerprint): void {
+    const where = this.#state.locate(peer);
+    if (where?.kind === 'local') {
+      if (!this.#resumes.take(callId, peer, party)) return;
+      this.#resumes.take(callId, party, peer);
+      this.#resumeCall(callId, party, peer, undefined);
+    } else if (where?.kind === 'remote') {
+      this.#signalsRouted++;
+      this.#state.route({ kind: 'resume', from: party, to: peer, callId });
+    }
+  }
+
+  /** The other party's relay says it claimed the call: take it if ours did too, and answer. */
+  #onRoutedResume(m: RoutedCallMessage & { kind: 'resume' }, call: CallRecord | undefined): void {
+    if (call) {
+      if (m.trunk) this.#connectTrunk(call, m.trunk);
+      return;
+    }
+    if (!this.#resumes.take(m.callId, m.to, m.from)) return;
+    const offer = this.#resumeCall(m.callId, m.to, m.from, m.trunk);
+    this.#signalsRouted++;
+    this.#state.route({ kind: 'resume', from: m.to, to: m.from, callId: m.callId, trunk: offer });
+  }
+
+  /** Recreates an answered call both parties claimed, with fresh media for those here. */
+  #resumeCall(
+    callId: CallId,
+    a: Fingerprint,
+    b: Fingerprint,
+    peerTrunk: TrunkOffer | undefined,
+  ): TrunkOffer | undefined {
+    const call: CallRecord = {
+      id: callId,
+      caller: a,
+      callee: b,
+      state: 'active',
+      createdAtMs: this.#now(),
+    };
+    if (!this.#state.createCall(call)) return undefined;
+    this.#callsResumed++;
+    const remote = [a, b].find((p) => this.#state.locate(p)?.kind !== 'local');
+    let offer: TrunkOffer | undefined;
+    if (remote) {
+      this.#crossRelayCalls++;
+      offer = this.#openTrunk(call, remote);
+      if (peerTrunk) this.#connectTrunk(call, peerTrunk);
+    }
+    this.#grantMedia(call);
+    this.#log.info({ callId, parties: [a, b], crossRelay: remote !== undefined }, 'call resumed');
+    return offer;
   }
 
   #routedDrop(reason: SignalDropReason, m: RoutedCallMessage, relay: string): void {
@@ -711,7 +801,12 @@ export class RelayServer {
 
   #onPresence(fp: Fingerprint, online: boolean): void {
     this.#announce(fp, online);
-    if (online || this.#state.sessionOf(fp)) return;
+    if (online) {
+      // Parties of ours waiting to resume a call with this one can now reach it.
+      for (const c of this.#resumes.naming(fp)) this.#tryResume(c.callId, c.party, fp);
+      return;
+    }
+    if (this.#state.sessionOf(fp)) return;
     // A party on another relay went offline while its call was still ringing: the call cannot
     // be answered. An answered call stays (its media may be direct; the party may come back).
     for (const call of this.#state.callsOf(fp)) {
@@ -851,6 +946,7 @@ export class RelayServer {
     this.#closedConnCounters.sendQueueOverflows += session.conn.counters.sendQueueOverflows;
     this.#closedConnCounters.inboundThrottles += session.conn.counters.inboundThrottles;
     this.#state.dropSubscriptions(session);
+    this.#resumes.dropParty(session.fingerprint, session.claimed);
     if (!session.registered || !this.#state.unregister(session)) return;
     this.#log.info({ fingerprint: session.fingerprint, reason }, 'client gone');
     for (const call of this.#state.callsOf(session.fingerprint)) {

@@ -46,7 +46,9 @@ export type RoutedCallMessage =
       signal: CallSignal;
       trunk?: TrunkOffer;
     }
-  | { kind: 'trunk'; from: Fingerprint; to: Fingerprint; callId: CallId; trunk: TrunkOffer };
+  | { kind: 'trunk'; from: Fingerprint; to: Fingerprint; callId: CallId; trunk: TrunkOffer }
+  /** `from` asked its relay to take the call over; `to`'s relay takes it if `to` asked too. */
+  | { kind: 'resume'; from: Fingerprint; to: Fingerprint; callId: CallId; trunk?: TrunkOffer };
 
 export type InviteOutcome = { ok: true } | { ok: false; reason: CallErrorReason };
 

@@ -358,6 +358,47 @@ describe('a cluster of three relays on NATS', () => {
     cluster.relays.delete('r2');
   });
 
+  test('a call whose relay died is resumed when both parties name it on their new relays', async () => {
+    // Alice and Bob were in an answered call on a relay that is gone (r2, killed above); they
+    // register again, on r1 and r3, and each names the call to its new relay.
+    const ids = [Identity.generate(), Identity.generate()] as const;
+    const callId = newCallId();
+    const alice = await client('r1', { identity: ids[0] });
+    const grantA = nextLinkEvent(alice.link, 'media-grant', (g) => g.callId === callId);
+    await alice.link.connection?.sendSignal({
+      t: 'resume',
+      calls: [{ callId, peer: ids[1].fingerprint }],
+    });
+    // A third client naming the call with Alice gets nothing: Alice did not name it.
+    const mallory = await client('r3');
+    await mallory.link.connection?.sendSignal({
+      t: 'resume',
+      calls: [{ callId: newCallId(), peer: ids[0].fingerprint }],
+    });
+    const bob = await client('r3', { identity: ids[1] });
+    const grantB = nextLinkEvent(bob.link, 'media-grant', (g) => g.callId === callId);
+    await bob.link.connection?.sendSignal({
+      t: 'resume',
+      calls: [{ callId, peer: ids[0].fingerprint }],
+    });
+    const [ga, gb] = await Promise.all([grantA, grantB]);
+    await relayedMediaBothWays(ga, gb, () => cluster.relay('r1').health());
+    const hungUp = nextLinkEvent(
+      bob.link,
+      'signal',
+      (s) => s.callId === callId && s.signal.kind === 'hangup',
+    );
+    await alice.link.sendSignal(bob.identity.fingerprint, callId, {
+      kind: 'hangup',
+      reason: 'normal',
+    });
+    await hungUp;
+    for (const name of ['r1', 'r3']) {
+      const m = await cluster.relay(name).health();
+      assert.equal(m.callsResumed, 1, `${name} resumed exactly Alice and Bob's call`);
+    }
+  });
+
   test('NATS restarted: relays keep serving their own clients, then the cluster recovers by itself', async () => {
     const r1 = cluster.relay('r1');
     const r3 = cluster.relay('r3');

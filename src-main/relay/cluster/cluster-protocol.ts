@@ -86,6 +86,12 @@ export const RoutedSchema = z.discriminatedUnion('kind', [
     trunk: TrunkOfferSchema.optional(),
   }),
   z.strictObject({ kind: z.literal('trunk'), ...Origin, ...CallAddress, trunk: TrunkOfferSchema }),
+  z.strictObject({
+    kind: z.literal('resume'),
+    ...Origin,
+    ...CallAddress,
+    trunk: TrunkOfferSchema.optional(),
+  }),
 ]);
 export type Routed = z.infer<typeof RoutedSchema>;
 
