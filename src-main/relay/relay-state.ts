@@ -78,6 +78,8 @@ export interface ClusterStatus {
   evictions: number;
   linkDowns: number;
   malformed: number;
+  /** Heartbeats from another relay instance using this relay's name. */
+  nameConflicts: number;
 }
 
 export interface RelayState {

@@ -104,6 +104,13 @@ describe('cluster faults and bad input', () => {
     const online = nextLinkEvent(watcher.link, 'presence', (p) => p.fingerprint === fp);
     await watcher.link.subscribe([fp]);
     assert.equal((await online).online, true);
+    // A second relay that takes j2's name is called out, by itself and by j2.
+    const twin = await startRelay({ extraArgs: ['--cluster', cluster.nats.url, '--name', 'j2'] });
+    cleanups.push(() => twin.stop());
+    const conflict =
+      /another relay in the cluster is named \\"j2\\"|another relay in the cluster is named "j2"/;
+    await waitForText(twin, conflict);
+    await waitForText(cluster.relay('j2'), conflict);
   });
 
   test('NATS credentials come from the URL; wrong ones are said once and never crash the relay', async () => {

@@ -71,7 +71,9 @@ export class NatsRelayState implements RelayState {
     invitesRouted: 0,
     evictions: 0,
     malformed: 0,
+    nameConflicts: 0,
   };
+  #lastConflictLogMs = -Infinity;
 
   constructor(opts: NatsRelayStateOptions) {
     this.#o = opts;
@@ -106,7 +108,9 @@ export class NatsRelayState implements RelayState {
     });
     this.#link.subscribe(SUBJECTS.heartbeat, (d) => {
       const hb = this.#decode(HeartbeatSchema, d);
-      if (hb) this.#apply(this.#dir.heartbeat(hb));
+      if (!hb) return;
+      if (hb.relay === this.name && hb.instance !== this.instance) this.#nameConflict(hb.instance);
+      this.#apply(this.#dir.heartbeat(hb));
     });
     this.#link.subscribe(SUBJECTS.hello, (d) => {
       const h = this.#decode(HelloSchema, d);
@@ -297,6 +301,18 @@ export class NatsRelayState implements RelayState {
       return;
     }
     handlers.routed(message, relay);
+  }
+
+  /** Another live relay uses our name: logs and metrics would mix them up. Said every 30 s. */
+  #nameConflict(other: string): void {
+    this.#c.nameConflicts++;
+    const now = performance.now();
+    if (now - this.#lastConflictLogMs < 30_000) return;
+    this.#lastConflictLogMs = now;
+    this.#log.error(
+      { other, instance: this.instance },
+      `another relay in the cluster is named "${this.name}": give each relay its own --name`,
+    );
   }
 
   #sendHeartbeat(): void {
