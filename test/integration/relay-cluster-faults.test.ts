@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from '@nats-io/transport-node';
 import { newCallId } from '../../src-main/engine/call/call.ts';
 import { runWzp } from '../support/cli.ts';
-import { clusterOf, startCluster, waitForCluster } from '../support/cluster-harness.ts';
+import { clusterOf, startCluster, waitForCluster, waitForLog } from '../support/cluster-harness.ts';
 import { freeTcpPort, startNats } from '../support/nats-server.ts';
 import {
   nextLinkEvent,
@@ -28,21 +28,13 @@ async function client(relay: RunningRelay): Promise<TestClient> {
   return c;
 }
 
-async function waitForText(relay: RunningRelay, re: RegExp, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!re.test(relay.proc.stderr)) {
-    if (Date.now() > deadline) throw new Error(`no ${re} in: ${relay.proc.stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('cluster faults and bad input', () => {
   test('a relay started while NATS is down serves its own clients, says so, and joins later', async () => {
     const port = await freeTcpPort();
     const url = `nats://127.0.0.1:${port}`;
     const r1 = await startRelay({ extraArgs: ['--cluster', url, '--name', 'early'] });
     cleanups.push(() => r1.stop());
-    await waitForText(r1, /cluster link down: calls only between clients on this relay/);
+    await waitForLog(r1, /cluster link down: calls only between clients on this relay/);
     assert.match(r1.proc.stderr, /cannot reach NATS/);
     assert.equal(clusterOf(await r1.health()).link, 'down');
     // Calls between its own clients work as on a relay of its own.
@@ -109,8 +101,8 @@ describe('cluster faults and bad input', () => {
     cleanups.push(() => twin.stop());
     const conflict =
       /another relay in the cluster is named \\"j2\\"|another relay in the cluster is named "j2"/;
-    await waitForText(twin, conflict);
-    await waitForText(cluster.relay('j2'), conflict);
+    await waitForLog(twin, conflict);
+    await waitForLog(cluster.relay('j2'), conflict);
   });
 
   test('NATS credentials come from the URL; wrong ones are said once and never crash the relay', async () => {
@@ -133,7 +125,7 @@ describe('cluster faults and bad input', () => {
     });
     cleanups.push(() => bad.stop());
     await waitForCluster(good, (c) => c.link === 'up', 'the good relay to connect');
-    await waitForText(bad, /Authorization Violation/);
+    await waitForLog(bad, /Authorization Violation/);
     await new Promise((r) => setTimeout(r, 2500));
     const said = bad.proc.stderr.match(/cluster link down/g) ?? [];
     assert.equal(said.length, 1, bad.proc.stderr);

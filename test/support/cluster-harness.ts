@@ -43,11 +43,25 @@ export async function waitForCluster(
   throw new Error(`timed out waiting for ${what}; last cluster view ${JSON.stringify(last)}`);
 }
 
+/** Waits until the relay's log (stderr, written asynchronously) shows `re`. */
+export async function waitForLog(
+  relay: RunningRelay,
+  re: RegExp,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!re.test(relay.proc.stderr)) {
+    if (Date.now() > deadline) throw new Error(`no ${re} in the log: ${relay.proc.stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 export async function startCluster(names: readonly string[]): Promise<RunningCluster> {
   const nats = await startNats();
   const relays = new Map<string, RunningRelay>();
   const add = async (name: string, opts: Parameters<typeof startRelay>[0] = {}) => {
     const r = await startRelay({
+      readyTimeoutMs: 60_000,
       ...opts,
       extraArgs: ['--cluster', nats.url, '--name', name, ...(opts.extraArgs ?? [])],
     });
@@ -69,7 +83,10 @@ export async function startCluster(names: readonly string[]): Promise<RunningClu
     },
   };
   try {
-    await Promise.all(names.map((n) => add(n)));
+    // All settled before judging, so a relay still starting when another failed is stopped too.
+    const started = await Promise.allSettled(names.map((n) => add(n)));
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     for (const name of names) {
       await waitForCluster(
         cluster.relay(name),

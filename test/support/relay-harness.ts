@@ -25,7 +25,14 @@ export interface RunningRelay {
 
 /** Start `wzp relay` on loopback; reuse `identityFile` and ports to simulate a restart. */
 export async function startRelay(
-  opts: { identityFile?: string; port?: number; stunPort?: number; extraArgs?: string[] } = {},
+  opts: {
+    identityFile?: string;
+    port?: number;
+    stunPort?: number;
+    extraArgs?: string[];
+    /** How long to wait for "listening" (several relays starting at once on a busy machine). */
+    readyTimeoutMs?: number;
+  } = {},
 ): Promise<RunningRelay> {
   const dir = mkdtempSync(join(tmpdir(), 'wzp-relay-'));
   let identityFile = opts.identityFile;
@@ -46,7 +53,10 @@ export async function startRelay(
     process.env.WZP_TEST_RELAY_LOG ?? 'warn',
     ...(opts.extraArgs ?? []),
   ]);
-  const ev = await proc.waitForEvent('listening', 20000);
+  const ev = await proc.waitForEvent('listening', opts.readyTimeoutMs ?? 20000).catch(async (e) => {
+    await proc.stop('SIGKILL');
+    throw e;
+  });
   const quic = parseHostPort(String(ev.quic));
   const stun = parseHostPort(String(ev.stun));
   if (!quic || !stun) throw new Error(`bad listening event ${JSON.stringify(ev)}`);
