@@ -1,7 +1,9 @@
 // One call, from invite to hang-up: its state machine, the signed key exchange that keys the
-// media cipher, the media pipeline, the media paths (the relay path now; the direct path joins
-// through `attachPath`), playout pacing, per-second stats and the receiver reports that tell the
-// peer how its media arrives. Signals reach it already schema-checked and addressed to this call.
+// media cipher, the media pipeline, playout pacing and tier changes. It delegates its media
+// paths to MediaPaths (the transports and the coordinated switch between them), the direct path's
+// life to DirectPath (attempts, supervision, retries); it keeps per-second stats and the receiver
+// reports that tell the peer how its media arrives. Signals reach it already schema-checked and
+// addressed to this call.
 import { randomBytes } from 'node:crypto';
 import type {
   CallId,
@@ -17,10 +19,12 @@ import { MediaReceiver, MediaSender, SLICE_SAMPLES } from '../media/media-pipeli
 import { QualityController, type QualityAction } from '../media/quality-controller.ts';
 import { DEFAULT_TIER, tierById } from '../media/quality-tiers.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
-import type { DirectAttempt, DirectConnection, DirectResult } from '../nat/direct-connector.ts';
+import type { DirectAttempt } from '../nat/direct-connector.ts';
 import { nextCallState, type CallEvent } from './call-state.ts';
-import { PathSwitcher, type PathSwitchOutput } from './path-switch.ts';
-import { Ticker } from './ticker.ts';
+import { DirectPath } from './direct-path.ts';
+import { MediaPaths } from './media-paths.ts';
+import type { MediaTransport } from './media-transport.ts';
+import { backgroundScheduler, Ticker } from './ticker.ts';
 import type {
   CallDirection,
   CallEndInfo,
@@ -32,15 +36,6 @@ import type {
 
 export function newCallId(): CallId {
   return randomBytes(16).toString('base64url');
-}
-
-/** A way to move sealed media packets to the peer; the relay path and the direct path are two. */
-export interface MediaTransport {
-  readonly kind: MediaPath;
-  send(packet: Uint8Array): void;
-  /** Round trip to the far end of this path as far as we can see it (relay: to the relay). */
-  rttMs(): number | null;
-  close(): void;
 }
 
 export interface CallContext {
@@ -65,25 +60,12 @@ interface PeerReport {
 
 const STATS_INTERVAL_MS = 1000;
 const KEY_SHARE_WAIT_MS = 3000;
-/** No packet at all on the direct path for this long (pings run every 200 ms): fall back. */
-const DIRECT_SILENCE_MS = 1000;
-/** Silent this long: send on both paths until it answers again or is given up. */
-const DIRECT_SUSPECT_MS = 300;
-/** After an outage, the direct path counts as back once it has answered steadily this long. */
-const DIRECT_ALIVE_MS = 400;
-const DIRECT_RECOVERY_MS = 1000;
-const DIRECT_RETRY_FIRST_MS = 2000;
-/** Silent this long, the direct connection is given up and a fresh attempt made soon after. */
-const DIRECT_ABANDON_MS = 3000;
-const DIRECT_RETRY_AFTER_OUTAGE_MS = 1000;
-const DIRECT_RETRY_MAX_MS = 60_000;
 
 export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   readonly id: CallId;
   readonly peer: Fingerprint;
   readonly direction: CallDirection;
   #state: CallState;
-  #path: MediaPath | null = null;
   #muted = false;
   readonly #ctx: CallContext;
   readonly #now: () => number;
@@ -92,7 +74,8 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   #pendingPeerShare: unknown = null;
   #sender: MediaSender | null = null;
   #receiver: MediaReceiver | null = null;
-  #transports = new Map<MediaPath, MediaTransport>();
+  readonly #paths: MediaPaths;
+  readonly #direct: DirectPath;
   #playout: Ticker | null = null;
   #statsTimer: NodeJS.Timeout | null = null;
   #ringTimer: NodeJS.Timeout | null = null;
@@ -104,16 +87,6 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   #endInfo: CallEndInfo | null = null;
   /** Resources that failed to release when the call ended (counted, never thrown). */
   #teardownErrors = 0;
-  readonly #switcher: PathSwitcher;
-  #direct: DirectAttempt | null = null;
-  #directConn: DirectConnection | null = null;
-  /** The direct connection carries packets (false while it is silent; it may come back). */
-  #directHealthy = false;
-  #directRecoveringSince: number | null = null;
-  #retryTimer: NodeJS.Timeout | null = null;
-  #retryDelayMs = DIRECT_RETRY_FIRST_MS;
-  #earlyDirectSignals: CallSignal[] = [];
-  #controlTimer: NodeJS.Timeout | null = null;
   /** Both sides asked for a direct path (invite and accept). */
   #peerWantsDirect = false;
   readonly #quality = new QualityController();
@@ -139,7 +112,26 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
       this.#apply({ type: 'no-answer' });
     }, opts.ctx.ringTimeoutMs);
     this.#ringTimer.unref();
-    this.#switcher = new PathSwitcher({ localIsTieWinner: opts.ctx.localIsTieWinner });
+    this.#paths = new MediaPaths({
+      localIsTieWinner: opts.ctx.localIsTieWinner,
+      nextSeq: () => this.#sender?.nextSeq ?? 0,
+      now: this.#now,
+      signal: (s) => void this.#signal(s),
+      onPath: (path, reason, first) => {
+        if (first) this.#maybeStartMedia();
+        this.emit('path', { path, reason });
+      },
+    });
+    this.#direct = new DirectPath({
+      paths: this.#paths,
+      localIsTieWinner: opts.ctx.localIsTieWinner,
+      callState: () => this.#state,
+      peerWantsDirect: () => this.#peerWantsDirect,
+      createAttempt: opts.ctx.createDirectAttempt,
+      onPacket: (p) => this.receivePacket(p),
+      onOutcome: (o) => this.emit('direct', o),
+      scheduler: { now: this.#now, setTimeout: backgroundScheduler.setTimeout },
+    });
   }
 
   get state(): CallState {
@@ -147,7 +139,7 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   }
 
   get path(): MediaPath | null {
-    return this.#path;
+    return this.#paths.current;
   }
 
   get muted(): boolean {
@@ -224,28 +216,13 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
     const seq = sender.nextSeq;
     // While the direct path is suspect (silent for a moment, not yet given up), every packet
     // also goes over the relay: the receiver de-duplicates, and a real outage costs no audio.
-    const suspect =
-      this.#directConn !== null &&
-      this.#directHealthy &&
-      this.#directConn.silenceMs() > DIRECT_SUSPECT_MS;
-    for (const packet of sender.push(frame)) {
-      const path = this.#switcher.sendPathFor(seq);
-      const transport = this.#transports.get(path) ?? this.#transports.get('relay');
-      transport?.send(packet);
-      if (suspect && path === 'direct') this.#transports.get('relay')?.send(packet);
-    }
+    const alsoOnRelay = this.#direct.suspect;
+    for (const packet of sender.push(frame)) this.#paths.send(packet, seq, alsoOnRelay);
   }
 
   /** A media path became available (relay grant, or an authenticated direct connection). */
   attachPath(transport: MediaTransport, reason: string): void {
-    const old = this.#transports.get(transport.kind);
-    old?.close();
-    this.#transports.set(transport.kind, transport);
-    if (this.#path === null) {
-      this.#path = transport.kind;
-      this.#maybeStartMedia();
-      this.emit('path', { path: transport.kind, reason });
-    }
+    this.#paths.attach(transport, reason);
   }
 
   /** A sealed media packet arrived on any path: the receiver de-duplicates across paths. */
@@ -281,25 +258,10 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
         return;
       case 'ice-candidate':
       case 'direct':
-        if (
-          this.#direct?.result &&
-          !this.#directHealthy &&
-          signal.kind === 'ice-candidate' &&
-          signal.candidate
-        ) {
-          // The peer is retrying a direct path: drop our silent connection, if any, and join
-          // its attempt with a fresh one of our own.
-          if (this.#directConn) this.#dropDirect('the peer is trying a new direct path');
-          this.#retryDirect();
-        }
-        if (this.#direct && !this.#direct.result) this.#direct.onSignal(signal);
-        else if (!this.#direct && this.#earlyDirectSignals.length < 64)
-          this.#earlyDirectSignals.push(signal);
+        this.#direct.onSignal(signal);
         return;
       case 'path-switch':
-        this.#handleSwitch(
-          this.#switcher.onSignal(signal, this.#sender?.nextSeq ?? 0, this.#now()),
-        );
+        this.#paths.onSwitchSignal(signal);
         return;
       case 'report':
         this.#peerReport = {
@@ -339,13 +301,13 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   stats(): CallStatsSnapshot {
     const r = this.#receiver?.stats;
     const s = this.#sender;
-    const transport = this.#path ? this.#transports.get(this.#path) : undefined;
-    let rttMs = transport?.rttMs() ?? null;
-    if (this.#path === 'relay' && rttMs !== null && this.#peerReport?.relayRttMs != null) {
+    const path = this.#paths.current;
+    let rttMs = (path ? this.#paths.get(path)?.rttMs() : null) ?? null;
+    if (path === 'relay' && rttMs !== null && this.#peerReport?.relayRttMs != null) {
       rttMs += this.#peerReport.relayRttMs;
     }
     return {
-      path: this.#path,
+      path,
       rttMs: rttMs === null ? null : round(rttMs),
       lossPct: round(this.#intervalLossPct),
       jitterMs: r ? round(r.interarrivalJitterMs) : null,
@@ -362,174 +324,11 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
 
   /** Run a direct-path attempt for this call (the softphone builds it once the call is up). */
   startDirect(attempt: DirectAttempt): void {
-    if ((this.#direct && !this.#direct.result) || this.#state === 'ended') return;
-    this.#direct = attempt;
-    attempt.on('done', (r) => this.#onDirectDone(r));
-    attempt.start();
-    for (const s of this.#earlyDirectSignals.splice(0)) attempt.onSignal(s);
+    this.#direct.start(attempt);
   }
 
   get directAttempt(): DirectAttempt | null {
-    return this.#direct;
-  }
-
-  #onDirectDone(r: DirectResult): void {
-    if (!r.ok) {
-      this.emit('direct', {
-        ok: false,
-        reason: r.reason,
-        interception: r.interception,
-        elapsedMs: round(r.elapsedMs),
-      });
-      return;
-    }
-    if (this.#state === 'ended') {
-      void r.connection.close('call over');
-      return;
-    }
-    const conn = r.connection;
-    this.#directConn = conn;
-    this.#directHealthy = true;
-    this.#retryDelayMs = DIRECT_RETRY_FIRST_MS;
-    conn.on('media', (p) => this.receivePacket(p));
-    conn.on('closed', (info) => {
-      // A peer that hangs up closes the direct connection just before its hang-up signal
-      // arrives over the relay: give that a moment before calling it a lost path.
-      setTimeout(() => {
-        if (this.#directConn === conn && this.#state !== 'ended')
-          this.#directClosed(`direct connection closed: ${info.reason}`);
-      }, 300).unref();
-    });
-    this.attachPath(
-      {
-        kind: 'direct',
-        send: (p) => void conn.sendMedia(p),
-        rttMs: () => conn.stats().rttMs,
-        close: () => void conn.close('call over'),
-      },
-      'direct path up',
-    );
-    this.emit('direct', {
-      ok: true,
-      reason: `authenticated ${r.candidateType} ${r.remote.host}:${r.remote.port}`,
-      interception: false,
-      elapsedMs: round(r.elapsedMs),
-      sinceFirstCandidateMs: round(r.sinceFirstCandidateMs),
-    });
-    this.#switcher.directReady();
-    if (this.ctxTieWinner) {
-      this.#handleSwitch(
-        this.#switcher.propose(
-          'direct',
-          'direct path authenticated',
-          this.#sender?.nextSeq ?? 0,
-          this.#now(),
-        ),
-      );
-    }
-    this.#startControlTimer();
-  }
-
-  private get ctxTieWinner(): boolean {
-    return this.#ctx.localIsTieWinner;
-  }
-
-  #startControlTimer(): void {
-    if (this.#controlTimer) return;
-    this.#controlTimer = setInterval(() => this.#controlTick(), 100);
-    this.#controlTimer.unref();
-  }
-
-  /** Liveness of the direct path, and its return after an outage. */
-  #controlTick(): void {
-    const seq = this.#sender?.nextSeq ?? 0;
-    const now = this.#now();
-    const conn = this.#directConn;
-    if (conn) {
-      const silence = conn.silenceMs();
-      if (this.#directHealthy && silence > DIRECT_SILENCE_MS) {
-        // Keep the connection: QUIC survives an outage, and the path may come back.
-        this.#directHealthy = false;
-        this.#directRecoveringSince = null;
-        this.#handleSwitch(
-          this.#switcher.fallback(`direct path silent for ${Math.round(silence)} ms`, seq, now),
-        );
-      } else if (!this.#directHealthy && silence < DIRECT_ALIVE_MS) {
-        this.#directRecoveringSince ??= now;
-        if (now - this.#directRecoveringSince >= DIRECT_RECOVERY_MS) {
-          this.#directHealthy = true;
-          this.#switcher.directReady();
-          if (this.#ctx.localIsTieWinner) {
-            this.#handleSwitch(
-              this.#switcher.propose('direct', 'direct path answers again', seq, now),
-            );
-          }
-        }
-      } else if (!this.#directHealthy && silence > DIRECT_ABANDON_MS) {
-        // QUIC backs off exponentially during an outage and may take seconds to notice the way
-        // is open again; a fresh attempt takes a few hundred ms.
-        this.#retryDelayMs = Math.min(this.#retryDelayMs, DIRECT_RETRY_AFTER_OUTAGE_MS);
-        this.#directClosed(`direct path silent for ${Math.round(silence)} ms`);
-      } else if (!this.#directHealthy) {
-        this.#directRecoveringSince = null;
-      }
-    }
-    this.#handleSwitch(this.#switcher.tick(seq, now));
-  }
-
-  /** Forget the direct connection (closing it) without touching the media path. */
-  #dropDirect(reason: string): void {
-    const conn = this.#directConn;
-    this.#directConn = null;
-    this.#directHealthy = false;
-    this.#transports.get('direct')?.close();
-    this.#transports.delete('direct');
-    if (conn && !conn.isClosed) void conn.close(reason);
-  }
-
-  /** The direct connection is gone for good: back to the relay, and try again later. */
-  #directClosed(reason: string): void {
-    const wasHealthy = this.#directHealthy;
-    this.#dropDirect(reason);
-    const seq = this.#sender?.nextSeq ?? 0;
-    if (wasHealthy || this.#switcher.agreedPath === 'direct') {
-      this.#handleSwitch(this.#switcher.fallback(reason, seq, this.#now()));
-    }
-    this.#scheduleDirectRetry();
-  }
-
-  #scheduleDirectRetry(): void {
-    if (
-      this.#retryTimer ||
-      this.#state !== 'connected' ||
-      !this.#peerWantsDirect ||
-      !this.#ctx.createDirectAttempt
-    )
-      return;
-    const delay = this.#retryDelayMs;
-    this.#retryDelayMs = Math.min(DIRECT_RETRY_MAX_MS, this.#retryDelayMs * 2);
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = null;
-      this.#retryDirect();
-    }, delay);
-    this.#retryTimer.unref();
-  }
-
-  #retryDirect(): void {
-    if (this.#state !== 'connected' || this.#directConn) return;
-    if (this.#direct && !this.#direct.result) return;
-    const attempt = this.#ctx.createDirectAttempt?.();
-    if (attempt) this.startDirect(attempt);
-  }
-
-  #handleSwitch(outputs: PathSwitchOutput[]): void {
-    for (const o of outputs) {
-      if (o.type === 'send') void this.#signal(o.signal);
-      else if (o.type === 'switch') {
-        this.#path = o.path;
-        this.emit('path', { path: o.path, reason: `${o.reason} (from frame ${o.atSeq})` });
-      }
-    }
+    return this.#direct.attempt;
   }
 
   #keysOrTimeout(ms: number): Promise<void> {
@@ -616,7 +415,7 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
     const snapshot = this.stats();
     this.emit('stats', snapshot);
     if (r) {
-      const relay = this.#transports.get('relay');
+      const relay = this.#paths.get('relay');
       void this.#signal({
         kind: 'report',
         lossPct: snapshot.lossPct,
@@ -670,15 +469,11 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
 
   #end(reason: CallEndInfo['reason'], detail?: string): void {
     if (this.#endInfo) return;
-    this.#directConn = null;
     if (this.#ringTimer) clearTimeout(this.#ringTimer);
     if (this.#statsTimer) clearInterval(this.#statsTimer);
-    if (this.#controlTimer) clearInterval(this.#controlTimer);
-    if (this.#retryTimer) clearTimeout(this.#retryTimer);
-    this.#direct?.abort('call ended');
+    this.#direct.close();
     this.#playout?.stop();
-    for (const t of this.#transports.values()) t.close();
-    this.#transports.clear();
+    this.#paths.close();
     const r = this.#receiver?.stats;
     this.#endInfo = {
       reason,

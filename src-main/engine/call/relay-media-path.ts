@@ -7,6 +7,7 @@ import type dgram from 'node:dgram';
 import type { MediaGrantInfo } from '../signaling/relay-link.ts';
 import type { QuicEndpoint } from '../transport/endpoint.ts';
 import { RelayMediaChannel, isRelayFrameByte } from '../transport/relay-media-frame.ts';
+import type { MediaTransport } from './media-transport.ts';
 
 const BIND_INTERVAL_UNBOUND_MS = 250;
 /** Binds keep the NAT mapping and the relay's learned address fresh, and time the relay RTT. */
@@ -20,7 +21,8 @@ export interface RelayPathStats {
   bound: boolean;
 }
 
-export class RelayMediaPath {
+export class RelayMediaPath implements MediaTransport {
+  readonly kind = 'relay' as const;
   readonly stats: RelayPathStats = {
     packetsSent: 0,
     packetsReceived: 0,
@@ -59,6 +61,10 @@ export class RelayMediaPath {
     this.#endpoint
       .sendRaw(this.#channel.encodeData(packet), this.#grant.media.port, this.#grant.media.host)
       .catch(() => this.stats.dropped++);
+  }
+
+  rttMs(): number | null {
+    return this.stats.relayRttMs;
   }
 
   close(): void {

@@ -47,6 +47,15 @@ export interface CallEndInfo {
   durationS: number;
 }
 
+export interface DirectOutcome {
+  ok: boolean;
+  reason: string;
+  /** The direct handshake met a certificate of another identity than the peer's. */
+  interception: boolean;
+  elapsedMs: number;
+  sinceFirstCandidateMs?: number;
+}
+
 export type CallEvents = {
   state: [CallState];
   /** Media moved to another path (also the first path when media starts). */
@@ -56,15 +65,7 @@ export type CallEvents = {
   /** 20 ms of decoded audio to play, paced in real time by the engine. */
   audio: [Int16Array];
   /** The outcome of a direct-path attempt (the call stays on the relay when it fails). */
-  direct: [
-    {
-      ok: boolean;
-      reason: string;
-      interception: boolean;
-      elapsedMs: number;
-      sinceFirstCandidateMs?: number;
-    },
-  ];
+  direct: [DirectOutcome];
   /** The short authentication string both sides can compare aloud. */
   verified: [{ sas: string }];
   ended: [CallEndInfo];

@@ -9,7 +9,7 @@ import { RelayLink, type MediaGrantInfo } from '../signaling/relay-link.ts';
 import { QuicEndpoint, type ExpectedPeer } from '../transport/endpoint.ts';
 import type { Address } from '../transport/errors.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
-import { Call, newCallId, type MediaTransport } from './call.ts';
+import { Call, newCallId } from './call.ts';
 import { RelayMediaPath } from './relay-media-path.ts';
 import { DirectAttempt } from '../nat/direct-connector.ts';
 import { isLoopbackOrLinkLocal } from '../nat/candidates.ts';
@@ -259,13 +259,7 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
       grant,
       onPacket: (p) => call.receivePacket(p),
     });
-    const transport: MediaTransport = {
-      kind: 'relay',
-      send: (p) => path.send(p),
-      rttMs: () => path.stats.relayRttMs,
-      close: () => path.close(),
-    };
-    call.attachPath(transport, 'call start');
+    call.attachPath(path, 'call start');
   }
 
   #setRelayState(state: RelayConnectionState, detail?: string): void {

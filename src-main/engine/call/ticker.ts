@@ -15,6 +15,16 @@ export const realScheduler: Scheduler = {
   },
 };
 
+/** Real time, with timers that never keep the process alive (supervision, retries). */
+export const backgroundScheduler: Scheduler = {
+  now: () => performance.now(),
+  setTimeout(fn, ms) {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return { cancel: () => clearTimeout(t) };
+  },
+};
+
 export class Ticker {
   #next: number;
   #timer: { cancel(): void } | null = null;
