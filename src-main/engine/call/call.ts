@@ -1,9 +1,8 @@
 // One call, from invite to hang-up: its state machine, the signed key exchange that keys the
 // media cipher, the media pipeline, playout pacing and tier changes. It delegates its media
 // paths to MediaPaths (the transports and the coordinated switch between them), the direct path's
-// life to DirectPath (attempts, supervision, retries); it keeps per-second stats and the receiver
-// reports that tell the peer how its media arrives. Signals reach it already schema-checked and
-// addressed to this call.
+// life to DirectPath (attempts, supervision, retries) and its figures and receiver reports to
+// CallStatsCollector. Signals reach it already schema-checked and addressed to this call.
 import { randomBytes } from 'node:crypto';
 import type {
   CallId,
@@ -20,6 +19,7 @@ import { QualityController, type QualityAction } from '../media/quality-controll
 import { DEFAULT_TIER, tierById } from '../media/quality-tiers.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import type { DirectAttempt } from '../nat/direct-connector.ts';
+import { CallStatsCollector, round } from './call-stats.ts';
 import { nextCallState, type CallEvent } from './call-state.ts';
 import { DirectPath } from './direct-path.ts';
 import { MediaPaths } from './media-paths.ts';
@@ -52,12 +52,6 @@ export interface CallContext {
   now?: () => number;
 }
 
-interface PeerReport {
-  lossPct: number;
-  jitterMs: number;
-  relayRttMs: number | null;
-}
-
 const STATS_INTERVAL_MS = 1000;
 const KEY_SHARE_WAIT_MS = 3000;
 
@@ -80,10 +74,7 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   #statsTimer: NodeJS.Timeout | null = null;
   #ringTimer: NodeJS.Timeout | null = null;
   #connectedAt: number | null = null;
-  #peerReport: PeerReport | null = null;
-  #last = { at: 0, bytesSent: 0, packetsReceived: 0, highestSeq: null as number | null };
-  #intervalLossPct = 0;
-  #bitrateKbps = 0;
+  readonly #stats = new CallStatsCollector();
   #endInfo: CallEndInfo | null = null;
   /** Resources that failed to release when the call ended (counted, never thrown). */
   #teardownErrors = 0;
@@ -264,11 +255,7 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
         this.#paths.onSwitchSignal(signal);
         return;
       case 'report':
-        this.#peerReport = {
-          lossPct: signal.lossPct,
-          jitterMs: signal.jitterMs,
-          relayRttMs: signal.relayRttMs,
-        };
+        this.#stats.onPeerReport(signal);
         // How our media arrives at the peer is what our encoder must adapt to.
         this.#applyQuality(
           this.#quality.onReport(
@@ -299,27 +286,14 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   }
 
   stats(): CallStatsSnapshot {
-    const r = this.#receiver?.stats;
-    const s = this.#sender;
     const path = this.#paths.current;
-    let rttMs = (path ? this.#paths.get(path)?.rttMs() : null) ?? null;
-    if (path === 'relay' && rttMs !== null && this.#peerReport?.relayRttMs != null) {
-      rttMs += this.#peerReport.relayRttMs;
-    }
-    return {
+    return this.#stats.snapshot({
       path,
-      rttMs: rttMs === null ? null : round(rttMs),
-      lossPct: round(this.#intervalLossPct),
-      jitterMs: r ? round(r.interarrivalJitterMs) : null,
-      bitrateKbps: round(this.#bitrateKbps),
-      tier: s?.tier.id ?? DEFAULT_TIER.id,
-      framesSent: s?.stats.packetsSent ?? 0,
-      framesReceived: r?.packetsReceived ?? 0,
-      framesConcealed: r?.framesConcealed ?? 0,
-      framesLate: r?.framesLate ?? 0,
-      framesRecovered: r?.framesRecovered ?? 0,
-      jitterBufferMs: r ? round(r.jitter.currentDelayMs) : 0,
-    };
+      pathRttMs: (path ? this.#paths.get(path)?.rttMs() : null) ?? null,
+      tier: this.#sender?.tier.id ?? null,
+      sender: this.#sender?.stats ?? null,
+      receiver: this.#receiver?.stats ?? null,
+    });
   }
 
   /** Run a direct-path attempt for this call (the softphone builds it once the call is up). */
@@ -386,44 +360,18 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
       const pcm = this.#receiver?.pull(slot);
       if (pcm) this.emit('audio', pcm);
     });
-    this.#last = { at: this.#now(), bytesSent: 0, packetsReceived: 0, highestSeq: null };
+    this.#stats.start(this.#now());
     this.#statsTimer = setInterval(() => this.#everySecond(), STATS_INTERVAL_MS);
     this.#statsTimer.unref();
   }
 
   #everySecond(): void {
-    const r = this.#receiver?.stats;
-    const s = this.#sender?.stats;
-    const now = this.#now();
-    const dt = Math.max(1, now - this.#last.at);
-    if (s) this.#bitrateKbps = ((s.bytesSent - this.#last.bytesSent) * 8) / dt;
-    if (r && r.highestSeq !== null) {
-      const expected =
-        this.#last.highestSeq === null
-          ? r.packetsReceived
-          : (r.highestSeq - this.#last.highestSeq) >>> 0;
-      const got = r.packetsReceived - this.#last.packetsReceived;
-      this.#intervalLossPct =
-        expected > 0 ? Math.max(0, Math.min(100, (100 * (expected - got)) / expected)) : 0;
-    }
-    this.#last = {
-      at: now,
-      bytesSent: s?.bytesSent ?? 0,
-      packetsReceived: r?.packetsReceived ?? 0,
-      highestSeq: r?.highestSeq ?? null,
-    };
+    const r = this.#receiver?.stats ?? null;
+    this.#stats.endInterval(this.#now(), this.#sender?.stats ?? null, r);
     const snapshot = this.stats();
     this.emit('stats', snapshot);
     if (r) {
-      const relay = this.#paths.get('relay');
-      void this.#signal({
-        kind: 'report',
-        lossPct: snapshot.lossPct,
-        jitterMs: snapshot.jitterMs ?? 0,
-        lateFrames: r.framesLate,
-        receivedFrames: r.packetsReceived,
-        relayRttMs: relay?.rttMs() ?? null,
-      });
+      void this.#signal(this.#stats.report(snapshot, r, this.#paths.get('relay')?.rttMs() ?? null));
     }
   }
 
@@ -502,8 +450,4 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
     }
     this.emit('ended', this.#endInfo);
   }
-}
-
-function round(x: number): number {
-  return Math.round(x * 100) / 100;
 }

@@ -5,6 +5,7 @@
 // after a connection is lost. The call's life stays in Call; this asks it only what it must.
 import type { CallSignal, MediaPath } from '../../../src-shared/call-signals.ts';
 import type { DirectAttempt, DirectResult } from '../nat/direct-connector.ts';
+import { round } from './call-stats.ts';
 import { DirectMediaPath } from './direct-media-path.ts';
 import { PathState, type PathTiming } from './path-state.ts';
 import type { CallState, DirectOutcome } from './softphone-api.ts';
@@ -208,8 +209,4 @@ export class DirectPath {
     const attempt = this.#o.createAttempt?.();
     if (attempt) this.start(attempt);
   }
-}
-
-function round(x: number): number {
-  return Math.round(x * 100) / 100;
 }
