@@ -32,13 +32,13 @@ import {
   type Settings,
   type Snapshot,
 } from '../../src-shared/ipc-contract.ts';
-import type {
-  CallEndInfo,
-  CallHandle,
-  CallStatsSnapshot,
-  Softphone,
+import {
+  Identity,
+  type CallEndInfo,
+  type CallHandle,
+  type CallStatsSnapshot,
+  type Softphone,
 } from '../engine/call/softphone-api.ts';
-import { Identity } from '../engine/identity/identity.ts';
 import { AppError } from './app-error.ts';
 import * as contacts from './contacts.ts';
 import { loadJsonFile, writeJsonFileAtomic } from './json-file.ts';

@@ -1,10 +1,12 @@
-// The real SoftphoneFactory: the call engine (SoftphoneEngine) configured from the app's
+// The real SoftphoneFactory: the call engine (startSoftphone) configured from the app's
 // settings. Hosts pass this to the AppService; tests pass a fake instead.
 import { parseHostPort } from '../../src-shared/relay-protocol.ts';
-import { SoftphoneEngine } from '../engine/call/softphone.ts';
-import type { Softphone } from '../engine/call/softphone-api.ts';
-import { Identity } from '../engine/identity/identity.ts';
-import type { Address } from '../engine/transport/errors.ts';
+import {
+  Identity,
+  startSoftphone,
+  type Address,
+  type Softphone,
+} from '../engine/call/softphone-api.ts';
 import type { SoftphoneConfig } from './softphone-factory.ts';
 
 function address(hostPort: string, what: string): Address {
@@ -15,7 +17,7 @@ function address(hostPort: string, what: string): Address {
 
 export async function createSoftphone(config: SoftphoneConfig): Promise<Softphone> {
   const stun = config.stunServers.map((s) => address(s, 'STUN'));
-  return SoftphoneEngine.start({
+  return startSoftphone({
     identity: Identity.fromSeed(config.identitySeed),
     relay: address(config.relay.address, 'relay'),
     relayTrust: { fingerprint: config.relay.fingerprint },

@@ -4,12 +4,21 @@
 // about once a second, verified, quality, ended.
 import type { Command } from 'commander';
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
-import { loadIdentity, type Identity } from '../engine/identity/identity.ts';
-import { checkWavTarget, readWav, WavError, WavStreamWriter } from '../engine/media/wav.ts';
-import type { Call } from '../engine/call/call.ts';
-import { SoftphoneEngine } from '../engine/call/softphone.ts';
-import { PCM_FRAME_SAMPLES, type CallEndInfo } from '../engine/call/softphone-api.ts';
-import { Ticker } from '../engine/call/ticker.ts';
+import {
+  loadIdentity,
+  PCM_FRAME_SAMPLES,
+  checkWavTarget,
+  readWav,
+  startFrameClock,
+  startSoftphone,
+  WavError,
+  WavStreamWriter,
+  type CallEndInfo,
+  type CallHandle,
+  type FrameClock,
+  type Identity,
+  type Softphone,
+} from '../engine/call/softphone-api.ts';
 import { fingerprintArg, hostPortArg, positiveNumberArg } from './args.ts';
 import { CliError } from './cli-error.ts';
 import { EventOutput } from './event-output.ts';
@@ -112,9 +121,9 @@ async function runCall(
   }
   installCrashGuard((line) => process.stderr.write(line + '\n'));
   const out = new EventOutput(flags.json === true);
-  let phone: SoftphoneEngine;
+  let phone: Softphone;
   try {
-    phone = await SoftphoneEngine.start({
+    phone = await startSoftphone({
       identity,
       relay: flags.relay,
       relayTrust: { fingerprint: flags.relayFingerprint },
@@ -128,7 +137,7 @@ async function runCall(
   }
   out.event(
     'registered',
-    { fingerprint: identity.fingerprint, relay: phone.link.registration?.relay ?? null },
+    { fingerprint: identity.fingerprint, relay: phone.registration?.relay ?? null },
     () => `registered with the relay as ${identity.fingerprint}`,
   );
 
@@ -140,15 +149,15 @@ async function runCall(
     ),
   );
 
-  let call: Call;
+  let call: CallHandle;
   if (mode === 'call' && peer) {
     call = await phone.call(peer, { direct: flags.direct });
   } else {
     out.event('waiting', {}, () => 'waiting for a call…');
-    call = await new Promise<Call>((resolve) => {
+    call = await new Promise<CallHandle>((resolve) => {
       const off = phone.on('incoming', (c) => {
         off();
-        resolve(c as Call);
+        resolve(c);
       });
     });
     out.event(
@@ -164,9 +173,12 @@ async function runCall(
       out.event('ringing', { to: call.peer, callId: call.id }, () => `ringing ${call.peer}…`);
   });
   let connectedPrinted = false;
-  let hangupTimer: NodeJS.Timeout | null = null;
-  let micTicker: Ticker | null = null;
-  let recorder: WavStreamWriter | null = null;
+  // Set once connected (from event handlers, hence an object rather than narrowed locals).
+  const media: {
+    hangupTimer: NodeJS.Timeout | null;
+    mic: FrameClock | null;
+    recorder: WavStreamWriter | null;
+  } = { hangupTimer: null, mic: null, recorder: null };
   const onConnected = () => {
     if (connectedPrinted || call.state !== 'connected' || call.path === null) return;
     connectedPrinted = true;
@@ -179,7 +191,7 @@ async function runCall(
     );
     if (flags.record) {
       try {
-        recorder = new WavStreamWriter(flags.record);
+        media.recorder = new WavStreamWriter(flags.record);
       } catch (e) {
         out.event(
           'error',
@@ -189,7 +201,7 @@ async function runCall(
       }
     }
     let slot = 0;
-    micTicker = new Ticker(20, () => {
+    media.mic = startFrameClock(() => {
       const start = slot * PCM_FRAME_SAMPLES;
       slot++;
       const frame = new Int16Array(PCM_FRAME_SAMPLES);
@@ -198,7 +210,7 @@ async function runCall(
       call.sendAudio(frame);
     });
     if (flags.seconds !== undefined) {
-      hangupTimer = setTimeout(() => void call.hangup('normal'), flags.seconds * 1000);
+      media.hangupTimer = setTimeout(() => void call.hangup('normal'), flags.seconds * 1000);
     }
   };
   call.on('state', onConnected);
@@ -207,7 +219,7 @@ async function runCall(
       out.event('path', { path, reason }, () => `media path: ${path} (${reason})`);
     onConnected();
   });
-  call.on('audio', (pcm) => recorder?.write(pcm));
+  call.on('audio', (pcm) => media.recorder?.write(pcm));
   call.on('direct', (d) =>
     out.event('direct', { ...d }, () =>
       d.ok ? `direct path up: ${d.reason}` : `staying on the relay: ${d.reason}`,
@@ -238,9 +250,9 @@ async function runCall(
   process.once('SIGTERM', stop);
 
   const info = await ended;
-  if (hangupTimer) clearTimeout(hangupTimer);
-  (micTicker as Ticker | null)?.stop();
-  (recorder as WavStreamWriter | null)?.close();
+  if (media.hangupTimer) clearTimeout(media.hangupTimer);
+  media.mic?.stop();
+  media.recorder?.close();
   out.event(
     'ended',
     { ...info },

@@ -5,7 +5,7 @@ import {
   IdentityError,
   loadIdentity,
   saveIdentity,
-} from '../engine/identity/identity.ts';
+} from '../engine/call/softphone-api.ts';
 import { formatFingerprint } from '../../src-shared/fingerprint.ts';
 import { CliError } from './cli-error.ts';
 

@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Command } from 'commander';
 import { pino, type Logger } from 'pino';
-import { loadIdentity } from '../engine/identity/identity.ts';
+import { loadIdentity } from '../engine/call/softphone-api.ts';
 import { RelayServer } from '../relay/relay-server.ts';
 import type { RelayState } from '../relay/relay-state.ts';
 import { RELAY_NAME } from '../relay/cluster/cluster-protocol.ts';

@@ -16,7 +16,7 @@ import type { Fingerprint } from '../../src-shared/fingerprint.ts';
 import { parseHostPort } from '../../src-shared/relay-protocol.ts';
 import type { RelaySettings } from '../app/app-service.ts';
 import { InstanceLock, processAlive } from '../app/instance-lock.ts';
-import { Identity, loadIdentity, saveIdentity } from '../engine/identity/identity.ts';
+import { Identity, loadIdentity, saveIdentity } from '../engine/call/softphone-api.ts';
 import { RelayServer } from '../relay/relay-server.ts';
 
 export const RELAY_IDENTITY_FILE = 'relay-identity.json';

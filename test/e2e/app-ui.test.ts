@@ -17,7 +17,7 @@ import type { Browser, Page } from 'playwright-core';
 import jsQRModule from 'jsqr';
 import { CHROMIUM, launchChromium } from '../support/chromium.ts';
 import { startWebApp, type WebApp } from '../../src-main/web-host/web-app.ts';
-import { Identity } from '../../src-main/engine/identity/identity.ts';
+import { Identity } from '../../src-main/engine/call/softphone-api.ts';
 import { fingerprintToText, formatFingerprint } from '../../src-shared/fingerprint.ts';
 import { FakeSoftphone } from '../support/fake-softphone.ts';
 

@@ -112,6 +112,11 @@ describe('calls over the relay path', () => {
         assert.ok(names.includes(ev), `${ev} in ${names.join(',')}`);
       }
       assert.deepEqual(p.events.find((e) => e.event === 'connected')?.path, 'relay');
+      assert.equal(
+        p.events.find((e) => e.event === 'registered')?.relay,
+        relay.fingerprint,
+        'registered names the relay its certificate proved',
+      );
     }
     const sasA = run.caller.events.find((e) => e.event === 'verified')?.sas;
     const sasB = run.callee.events.find((e) => e.event === 'verified')?.sas;

@@ -16,6 +16,7 @@ import type {
   CallState,
   CallStatsSnapshot,
   RelayConnectionState,
+  RelayRegistration,
   Softphone,
   SoftphoneEvents,
 } from '../../src-main/engine/call/softphone-api.ts';
@@ -238,6 +239,12 @@ export class FakeSoftphone extends TypedEmitter<SoftphoneEvents> implements Soft
 
   get relayState(): RelayConnectionState {
     return this.#relayState;
+  }
+
+  /** Once "registered": the configured relay's fingerprint and a made-up STUN address. */
+  get registration(): RelayRegistration | null {
+    if (this.#relayState !== 'registered' || !this.config) return null;
+    return { relay: this.config.relay.fingerprint, stun: { host: '127.0.0.1', port: 3479 } };
   }
 
   get directCalls(): boolean {

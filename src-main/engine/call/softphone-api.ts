@@ -1,11 +1,25 @@
 // The call engine's public face, as hosts (the wzp CLI, the Electron main process, the web host,
-// tests) use it. The engine implements these interfaces; hosts depend on nothing else in it.
+// the app service, and their tests) use it: the interfaces the engine implements, the function
+// that starts one, and the few engine facilities a host needs to feed it (identities, WAV files,
+// a frame clock). Hosts import nothing else from the engine.
 // Audio crosses this boundary as 20 ms frames of 48 kHz mono 16-bit PCM (960 samples).
 import type { CallId, HangupReason, MediaPath } from '../../../src-shared/call-signals.ts';
 import type { Fingerprint } from '../../../src-shared/fingerprint.ts';
+import type { Identity } from '../identity/identity.ts';
+import type { ExpectedPeer } from '../transport/endpoint.ts';
+import type { Address } from '../transport/errors.ts';
+import { Ticker } from './ticker.ts';
+
+export { Identity, IdentityError, loadIdentity, saveIdentity } from '../identity/identity.ts';
+export type { IdentityErrorKind } from '../identity/identity.ts';
+export { checkWavTarget, readWav, writeWav, WavError, WavStreamWriter } from '../media/wav.ts';
+export type { DecodedWav } from '../media/wav.ts';
+export { RelayPinStore } from '../signaling/relay-pins.ts';
+export type { Address, ExpectedPeer };
 
 export const PCM_SAMPLE_RATE = 48_000;
 export const PCM_FRAME_SAMPLES = 960;
+const PCM_FRAME_MS = 20;
 
 export type CallDirection = 'outgoing' | 'incoming';
 export type CallState = 'calling' | 'ringing' | 'connected' | 'ended';
@@ -113,9 +127,19 @@ export type SoftphoneEvents = {
   relay: [{ state: RelayConnectionState; detail?: string }];
 };
 
+/** What the relay told us when we registered. */
+export interface RelayRegistration {
+  /** The relay's identity, as its certificate proved it. */
+  relay: Fingerprint;
+  /** The relay's STUN / relay-media UDP address, as reachable from here. */
+  stun: Address;
+}
+
 export interface Softphone {
   readonly fingerprint: Fingerprint;
   readonly relayState: RelayConnectionState;
+  /** The current registration with the relay (null while not registered). */
+  readonly registration: RelayRegistration | null;
   on<K extends keyof SoftphoneEvents>(
     event: K,
     handler: (...args: SoftphoneEvents[K]) => void,
@@ -124,4 +148,47 @@ export interface Softphone {
   watchPresence(fingerprints: readonly Fingerprint[]): Promise<void>;
   setDirectCalls(enabled: boolean): void;
   close(): Promise<void>;
+}
+
+export interface SoftphoneOptions {
+  identity: Identity;
+  relay: Address;
+  /** The relay's fingerprint, or a trust-on-first-use decision (RelayPinStore). */
+  relayTrust: ExpectedPeer;
+  bindHost?: string;
+  bindPort?: number;
+  /** STUN servers to use instead of the relay's own (none is contacted unless configured). */
+  stunServers?: Address[];
+  directCalls?: boolean;
+  /**
+   * Ask the home router for a mapping of our socket's port (PCP, NAT-PMP, UPnP-IGD), default
+   * true. Never with a relay on loopback: a local setup sends nothing onto a real network.
+   */
+  portMapping?: boolean;
+  /** How long a call's attempt keeps waiting for a port mapping still being probed. */
+  portMappingWaitMs?: number;
+  ringTimeoutMs?: number;
+}
+
+/**
+ * Bind the UDP socket, connect to the relay and register; resolves once registered. The engine
+ * is loaded here, on first use, so that a host which needs only this module's types and helpers
+ * (the app service over a test double, `wzp identity`) never loads the QUIC native binding.
+ */
+export async function startSoftphone(opts: SoftphoneOptions): Promise<Softphone> {
+  const { SoftphoneEngine } = await import('./softphone.ts');
+  return SoftphoneEngine.start(opts);
+}
+
+export interface FrameClock {
+  stop(): void;
+}
+
+/**
+ * Call `onFrame` once per 20 ms frame of real time, drift-free (a late event loop catches up
+ * rather than slipping): for hosts that feed a call from a file or a device of their own.
+ */
+export function startFrameClock(onFrame: () => void): FrameClock {
+  const ticker = new Ticker(PCM_FRAME_MS, () => onFrame());
+  return { stop: () => ticker.stop() };
 }

@@ -1,39 +1,25 @@
-// The engine as hosts see it (softphone-api.ts): one QUIC endpoint, one relay link, and the calls
-// in progress. It routes relay events to the right call, answers a second invite with "busy",
-// and gives each accepted call its relayed media path when the relay grants it.
+// The engine behind the Softphone interface (hosts reach it only through softphone-api.ts's
+// startSoftphone): one QUIC endpoint, one relay link, and the calls in progress. It routes relay
+// events to the right call, answers a second invite with "busy", gives each accepted call its
+// relayed media path when the relay grants it and builds its direct-path attempts.
 import type { CallId, CallSignal } from '../../../src-shared/call-signals.ts';
 import type { Fingerprint } from '../../../src-shared/fingerprint.ts';
-import type { Identity } from '../identity/identity.ts';
 import { prewarmMediaCodecs } from '../media/media-pipeline.ts';
 import { RelayLink, type MediaGrantInfo } from '../signaling/relay-link.ts';
-import { QuicEndpoint, type ExpectedPeer } from '../transport/endpoint.ts';
-import type { Address } from '../transport/errors.ts';
+import { QuicEndpoint } from '../transport/endpoint.ts';
 import { TypedEmitter } from '../typed-emitter.ts';
 import { Call, newCallId } from './call.ts';
 import { RelayMediaPath } from './relay-media-path.ts';
 import { DirectAttempt } from '../nat/direct-connector.ts';
 import { isLoopbackOrLinkLocal } from '../nat/candidates.ts';
 import { PortMapper } from '../nat/port-mapping/port-mapper.ts';
-import type { RelayConnectionState, Softphone, SoftphoneEvents } from './softphone-api.ts';
-
-export interface SoftphoneOptions {
-  identity: Identity;
-  relay: Address;
-  relayTrust: ExpectedPeer;
-  bindHost?: string;
-  bindPort?: number;
-  /** STUN servers to use instead of the relay's own (none is contacted unless configured). */
-  stunServers?: Address[];
-  directCalls?: boolean;
-  /**
-   * Ask the home router for a mapping of our socket's port (PCP, NAT-PMP, UPnP-IGD), default
-   * true. Never with a relay on loopback: a local setup sends nothing onto a real network.
-   */
-  portMapping?: boolean;
-  /** How long a call's attempt keeps waiting for a port mapping still being probed. */
-  portMappingWaitMs?: number;
-  ringTimeoutMs?: number;
-}
+import type {
+  RelayConnectionState,
+  RelayRegistration,
+  Softphone,
+  SoftphoneEvents,
+  SoftphoneOptions,
+} from './softphone-api.ts';
 
 /**
  * A mapping that arrives later than this into a direct attempt is left for the next attempt.
@@ -42,8 +28,8 @@ export interface SoftphoneOptions {
 const PORT_MAPPING_WAIT_MS = 2000;
 
 export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements Softphone {
-  readonly endpoint: QuicEndpoint<unknown, unknown>;
-  readonly link: RelayLink;
+  readonly #endpoint: QuicEndpoint<unknown, unknown>;
+  readonly #link: RelayLink;
   readonly #opts: SoftphoneOptions;
   #calls = new Map<CallId, Call>();
   #grants = new Map<CallId, MediaGrantInfo>();
@@ -58,8 +44,8 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
   ) {
     super();
     this.#opts = opts;
-    this.endpoint = endpoint;
-    this.link = link;
+    this.#endpoint = endpoint;
+    this.#link = link;
     this.#directCalls = opts.directCalls ?? true;
     link.on('registered', () => this.#setRelayState('registered'));
     link.on('disconnected', ({ reason, willRetry }) => {
@@ -105,7 +91,7 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
   }
 
   #startPortMapping(): void {
-    const mapper = new PortMapper({ internalPort: this.endpoint.address.port });
+    const mapper = new PortMapper({ internalPort: this.#endpoint.address.port });
     this.#portMapper = mapper;
     mapper.on('mapped', (m) =>
       this.emit('port-mapping', {
@@ -134,6 +120,10 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
     return this.#relayState;
   }
 
+  get registration(): RelayRegistration | null {
+    return this.#link.registration;
+  }
+
   get directCalls(): boolean {
     return this.#directCalls;
   }
@@ -143,7 +133,7 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
   }
 
   async watchPresence(fingerprints: readonly Fingerprint[]): Promise<void> {
-    await this.link.subscribe(fingerprints);
+    await this.#link.subscribe(fingerprints);
   }
 
   async call(
@@ -159,9 +149,9 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
   async close(): Promise<void> {
     await Promise.all([...this.#calls.values()].map((c) => c.hangup('normal')));
     this.#setRelayState('stopped');
-    await this.link.stop();
+    await this.#link.stop();
     await this.#portMapper?.close();
-    await this.endpoint.close();
+    await this.#endpoint.close();
   }
 
   #newCall(id: CallId, peer: Fingerprint, direction: 'outgoing' | 'incoming'): Call {
@@ -174,7 +164,7 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
         localIsTieWinner: this.fingerprint < peer,
         directCalls: () => this.#directCalls,
         createDirectAttempt: () => (this.#directCalls ? this.#directAttemptFor(peer, id) : null),
-        signal: (signal) => this.link.sendSignal(peer, id, signal),
+        signal: (signal) => this.#link.sendSignal(peer, id, signal),
         ringTimeoutMs: this.#opts.ringTimeoutMs ?? 45_000,
       },
     });
@@ -201,14 +191,14 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
     if (signal.kind !== 'invite') return;
     const busy = [...this.#calls.values()].some((c) => c.state !== 'ended');
     if (busy) {
-      void this.link
+      void this.#link
         .sendSignal(from, callId, { kind: 'reject', reason: 'busy' })
         .catch(() => undefined);
       return;
     }
     const incoming = this.#newCall(callId, from, 'incoming');
     incoming.setPeerWantsDirect(signal.direct);
-    void this.link.sendSignal(from, callId, { kind: 'ringing' }).catch(() => undefined);
+    void this.#link.sendSignal(from, callId, { kind: 'ringing' }).catch(() => undefined);
     this.emit('incoming', incoming);
   }
 
@@ -226,14 +216,14 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
   }
 
   #directAttemptFor(peer: Fingerprint, callId: CallId): DirectAttempt {
-    const stun = this.#opts.stunServers?.[0] ?? this.link.registration?.stun ?? null;
+    const stun = this.#opts.stunServers?.[0] ?? this.#link.registration?.stun ?? null;
     return new DirectAttempt({
-      endpoint: this.endpoint,
+      endpoint: this.#endpoint,
       peer,
       role: this.fingerprint < peer ? 'dialer' : 'responder',
       stun,
       includeLocal: isLoopbackOrLinkLocal(this.#opts.relay.host),
-      signal: (s) => this.link.sendSignal(peer, callId, s),
+      signal: (s) => this.#link.sendSignal(peer, callId, s),
       portMapping: async () => {
         const m = await this.#portMapper?.current(
           this.#opts.portMappingWaitMs ?? PORT_MAPPING_WAIT_MS,
@@ -255,7 +245,7 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
     if (!grant) return;
     this.#grants.delete(call.id);
     const path = new RelayMediaPath({
-      endpoint: this.endpoint,
+      endpoint: this.#endpoint,
       grant,
       onPacket: (p) => call.receivePacket(p),
     });
