@@ -4,6 +4,7 @@
 // neither crowd out registered users nor be opened by the thousand from one host. Pure
 // bookkeeping: the endpoint asks at accept time, the relay promotes on registration, and the
 // endpoint releases when the connection ends.
+import { isIP } from 'node:net';
 import type { ConnectionTicket } from '../engine/transport/peer-connection.ts';
 
 export interface AdmissionLimits {
@@ -112,4 +113,24 @@ export class Admission {
     if (n <= 0) this.#unregisteredByHost.delete(host);
     else this.#unregisteredByHost.set(host, n);
   }
+}
+
+/**
+ * The source an address limit applies to: an IPv4 address (also when it reaches a dual-stack
+ * socket as ::ffff:a.b.c.d), or the /64 of an IPv6 address, which one host holds whole.
+ */
+export function addressKey(host: string): string {
+  const lower = host.toLowerCase();
+  if (lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4) return lower.slice(7);
+  if (isIP(lower) !== 6) return lower;
+  const [head = '', tail = ''] = lower.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === '' ? [] : tail.split(':');
+  const groups = lower.includes('::')
+    ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }

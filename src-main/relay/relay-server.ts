@@ -6,7 +6,6 @@
 // (RelayState's NATS backend) the other party may be on another relay: signals are routed to it
 // through the state, and the call's media crosses between the two relays' UDP planes on a trunk.
 import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { CallId, CallSignal, HangupReason } from '../../src-shared/call-signals.ts';
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
@@ -25,7 +24,7 @@ import { QuicEndpoint } from '../engine/transport/endpoint.ts';
 import type { PeerConnection } from '../engine/transport/peer-connection.ts';
 import type { TokenBucket } from '../engine/token-bucket.ts';
 import { InboundBudget, type InboundBudgetLimits } from '../engine/transport/inbound-budget.ts';
-import { Admission, AdmissionTicket, type AdmissionLimits } from './admission.ts';
+import { Admission, AdmissionTicket, addressKey, type AdmissionLimits } from './admission.ts';
 import { IdentityRates } from './identity-rates.ts';
 import { MediaForwarder } from './media-forwarder.ts';
 import {
@@ -257,7 +256,7 @@ export class RelayServer {
       rateBytesPerSec: opts.mediaRateBytesPerSec,
       ratePacketsPerSec: opts.mediaRatePacketsPerSec,
     });
-    const stun = new StunResponder({ software: 'wz-phone relay' });
+    const stun = new StunResponder();
     const plane = new RelayUdpPlane({
       forwarder,
       stun: (buf, rinfo) => stun.handle(buf, rinfo),
@@ -966,24 +965,4 @@ export class RelayServer {
       this.#state.route({ kind: 'signal', from, to, callId, signal });
     }
   }
-}
-
-/**
- * The source an address limit applies to: an IPv4 address (also when it reaches a dual-stack
- * socket as ::ffff:a.b.c.d), or the /64 of an IPv6 address, which one host holds whole.
- */
-export function addressKey(host: string): string {
-  const lower = host.toLowerCase();
-  if (lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4) return lower.slice(7);
-  if (isIP(lower) !== 6) return lower;
-  const [head = '', tail = ''] = lower.split('::');
-  const left = head === '' ? [] : head.split(':');
-  const right = tail === '' ? [] : tail.split(':');
-  const groups = lower.includes('::')
-    ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
-    : left;
-  return `${groups
-    .slice(0, 4)
-    .map((g) => g.replace(/^0+(?=.)/, ''))
-    .join(':')}::/64`;
 }

@@ -1,7 +1,12 @@
 // The relay's STUN Binding server logic, without a socket: the relay's UDP port (shared with
 // the media plane, demultiplexed by first byte) hands it datagrams and sends back what it
-// returns. Owns the answer (XOR-MAPPED-ADDRESS + SOFTWARE) and the request/drop counters.
+// returns. Owns the answer (XOR-MAPPED-ADDRESS, and SOFTWARE only when configured), the
+// request/drop counters, and a rate limit per source: UDP sources can be spoofed, so a server
+// that answers everything reflects traffic at whoever the spoofer names. Each source (IPv4
+// address or IPv6 /64) gets a small bucket; answers are at most 1.6 times the request's size.
 import { isIP } from 'node:net';
+import { TokenBucket } from '../engine/token-bucket.ts';
+import { addressKey } from './admission.ts';
 import {
   STUN_BINDING_REQUEST,
   decodeStun,
@@ -16,6 +21,7 @@ export type StunDropReason =
   | 'notRequest'
   | 'notBinding'
   | 'badSource'
+  | 'rateLimited'
   | 'encodeFailed';
 
 export interface StunResponderStats {
@@ -27,8 +33,14 @@ export interface StunResponderStats {
 }
 
 export interface StunResponderOptions {
-  /** SOFTWARE attribute; RFC 5389 caps it at 128 characters. */
+  /** SOFTWARE attribute; RFC 5389 caps it at 128 characters. Off by default (amplification). */
   software?: string;
+  /** Answers per second per source, on average (default 20) and in a burst (default 40). */
+  ratePerSource?: number;
+  burstPerSource?: number;
+  /** Sources tracked at once; beyond that, new sources share one bucket (default 10 000). */
+  maxSources?: number;
+  now?: () => number;
 }
 
 // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; the peer can only be reached on
@@ -53,15 +65,28 @@ export class StunResponder {
       notRequest: 0,
       notBinding: 0,
       badSource: 0,
+      rateLimited: 0,
       encodeFailed: 0,
     },
   };
+  private readonly rate: number;
+  private readonly burst: number;
+  private readonly maxSources: number;
+  private readonly now: () => number;
+  private readonly buckets = new Map<string, TokenBucket>();
+  private readonly overflow: TokenBucket;
+  private lastSweep = 0;
 
   constructor(opts: StunResponderOptions = {}) {
-    const sw = opts.software ?? 'wz-phone relay';
+    const sw = opts.software ?? '';
     if (sw.length > 127)
       throw new RangeError('stun-responder: software must be under 128 characters');
     this.software = sw;
+    this.rate = opts.ratePerSource ?? 20;
+    this.burst = opts.burstPerSource ?? 40;
+    this.maxSources = opts.maxSources ?? 10_000;
+    this.now = opts.now ?? (() => performance.now());
+    this.overflow = new TokenBucket(this.rate, this.burst, this.now);
   }
 
   /** The response to send back to `rinfo`, or null to stay silent. Never throws. */
@@ -92,9 +117,14 @@ export class StunResponder {
     if (family === 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
       return this.drop('badSource');
     }
+    if (!this.bucketOf(address).take()) return this.drop('rateLimited');
     let out: Buffer;
     try {
-      out = encodeBindingSuccess(msg.transactionId, { address, port }, this.software);
+      out = encodeBindingSuccess(
+        msg.transactionId,
+        { address, port },
+        this.software === '' ? undefined : this.software,
+      );
     } catch {
       return this.drop('encodeFailed');
     }
@@ -102,6 +132,22 @@ export class StunResponder {
     if (family === 4) this.counters.answeredV4++;
     else this.counters.answeredV6++;
     return out;
+  }
+
+  /** The source's bucket; refilled buckets are forgotten, so the map holds active sources. */
+  private bucketOf(address: string): TokenBucket {
+    const key = addressKey(address);
+    let b = this.buckets.get(key);
+    if (b) return b;
+    const t = this.now();
+    if (this.buckets.size >= this.maxSources && t - this.lastSweep > 1000) {
+      this.lastSweep = t;
+      for (const [k, v] of this.buckets) if (v.full) this.buckets.delete(k);
+    }
+    if (this.buckets.size >= this.maxSources) return this.overflow;
+    b = new TokenBucket(this.rate, this.burst, this.now);
+    this.buckets.set(key, b);
+    return b;
   }
 
   private drop(reason: StunDropReason): null {

@@ -3,7 +3,10 @@
 // off or capped, the relay's memory stays bounded, others are still served), never a timing.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { encodeBindingRequest } from '../../src-main/engine/nat/stun-client.ts';
 import { Identity } from '../../src-main/engine/identity/identity.ts';
 import { newCallId } from '../../src-main/engine/call/call.ts';
 import { encodeFrame } from '../../src-main/engine/transport/signal-framing.ts';
@@ -137,6 +140,41 @@ describe('relay limits per connection', () => {
     const after = await relay.health();
     assert.ok((after.inboundThrottles as number) > (before.inboundThrottles as number));
     await assertRelayServes(relay, alice, bob);
+  });
+});
+
+describe('relay STUN', () => {
+  test('answers are rate-limited per source and no larger than 1.6 times the request', async () => {
+    const req = encodeBindingRequest(randomBytes(12));
+    const sources = await Promise.all(
+      ['127.0.0.1', '127.0.0.2'].map(async (host) => {
+        const sock = dgram.createSocket('udp4');
+        await new Promise<void>((r) => sock.bind(0, host, r));
+        const answers: Buffer[] = [];
+        sock.on('message', (m) => answers.push(m));
+        return { sock, answers };
+      }),
+    );
+    try {
+      const started = performance.now();
+      for (let i = 0; i < 300; i++) {
+        for (const { sock } of sources) sock.send(req, relay.stun.port, relay.stun.host);
+        if (i % 50 === 49) await sleep(5);
+      }
+      await sleep(300);
+      const seconds = (performance.now() - started) / 1000;
+      for (const { answers } of sources) {
+        // 40 at once and 20/s after that, for each source on its own.
+        assert.ok(answers.length >= 20, `${answers.length} answers`);
+        assert.ok(answers.length <= 40 + 20 * seconds + 1, `${answers.length} in ${seconds} s`);
+        for (const a of answers) assert.ok(a.length <= 1.6 * req.length, `${a.length} bytes`);
+      }
+      const stun = (await relay.health()).stun as { dropped: Record<string, number> };
+      // Loopback drops part of such a burst; of what arrived, most was refused.
+      assert.ok((stun.dropped.rateLimited ?? 0) >= 100, JSON.stringify(stun.dropped));
+    } finally {
+      for (const { sock } of sources) sock.close();
+    }
   });
 });
 

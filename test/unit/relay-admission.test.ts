@@ -2,8 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Admission } from '../../src-main/relay/admission.ts';
-import { addressKey } from '../../src-main/relay/relay-server.ts';
+import { Admission, addressKey } from '../../src-main/relay/admission.ts';
 import { InboundBudget } from '../../src-main/engine/transport/inbound-budget.ts';
 import { TokenBucket } from '../../src-main/engine/token-bucket.ts';
 

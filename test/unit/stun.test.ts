@@ -198,8 +198,46 @@ describe('StunResponder', () => {
       notRequest: 2,
       notBinding: 1,
       badSource: 2,
+      rateLimited: 0,
       encodeFailed: 0,
     });
+  });
+
+  test('answers each source at a bounded rate, no more than 1.6 times what it was sent', () => {
+    let t = 0;
+    const r = new StunResponder({ ratePerSource: 10, burstPerSource: 5, now: () => t });
+    const req = encodeBindingRequest(Buffer.alloc(12, 7));
+    const ask = (address: string) => r.handle(req, { address, port: 4000 });
+    const answers = Array.from({ length: 20 }, () => ask('192.0.2.1'));
+    assert.equal(answers.filter((a) => a !== null).length, 5, 'the burst, then nothing');
+    for (const a of answers) if (a) assert.ok(a.length <= 1.6 * req.length, `${a.length} bytes`);
+    // Another source has its own bucket; one /64 is one source.
+    assert.ok(ask('192.0.2.2'));
+    assert.ok(ask('2001:db8::1'));
+    for (let i = 0; i < 4; i++) ask('2001:db8::1');
+    assert.equal(ask('2001:db8::2'), null);
+    t = 1000;
+    assert.equal(Array.from({ length: 20 }, () => ask('192.0.2.1')).filter(Boolean).length, 5);
+    assert.equal(r.stats().dropped.rateLimited, 15 + 1 + 15);
+  });
+
+  test('the sources it tracks are bounded: beyond the cap, new sources share one bucket', () => {
+    let t = 0;
+    const r = new StunResponder({
+      ratePerSource: 1,
+      burstPerSource: 1,
+      maxSources: 100,
+      now: () => t,
+    });
+    const req = encodeBindingRequest(Buffer.alloc(12, 7));
+    let answered = 0;
+    for (let i = 0; i < 1000; i++) {
+      if (r.handle(req, { address: `10.0.${i >> 8}.${i & 255}`, port: 1 })) answered++;
+    }
+    // 100 sources with their own bucket, then one shared bucket of 1 for the other 900.
+    assert.equal(answered, 101);
+    t = 10_000;
+    assert.ok(r.handle(req, { address: '10.9.9.9', port: 1 }), 'refilled buckets are forgotten');
   });
 
   test('fuzz: random bytes and mutated requests never throw', () => {
