@@ -1,9 +1,12 @@
 // The web host: a development and test host that serves the built renderer over
 // http://127.0.0.1:PORT and carries the IPC contract over one token-protected loopback WebSocket,
 // so the real renderer runs in a real Chromium without the Electron binary. It binds loopback
-// only, checks the Host header (DNS rebinding) and the Origin, wants a secret token (cookie set
-// from the first URL, or a WebSocket subprotocol from the URL fragment), and serves one client at
-// a time. It shares nothing with the Electron shell, so it cannot weaken it.
+// only, checks the Host header (DNS rebinding) and the Origin, wants a secret token as a WebSocket
+// subprotocol, and serves one client at a time. The token never rides a cookie: cookies are not
+// port-scoped, so one set here would reach every other server on 127.0.0.1. The first URL's
+// `?token=` is moved into the fragment (which no request carries); the page keeps it in
+// sessionStorage, which belongs to this origin and port alone. It shares nothing with the
+// Electron shell, so it cannot weaken it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
@@ -43,7 +46,7 @@ export interface WebHost {
   readonly port: number;
   readonly origin: string;
   readonly token: string;
-  /** Open this: it sets the token cookie and redirects to the app. */
+  /** Open this: it moves the token into the fragment and redirects to the app. */
   readonly url: string;
   counters(): WebHostCounters;
   close(): Promise<void>;
@@ -52,7 +55,6 @@ export interface WebHost {
 export const WS_PATH = '/ipc';
 export const WS_PROTOCOL = 'wzp.v1';
 export const WS_TOKEN_PROTOCOL_PREFIX = 'wzp.token.';
-const COOKIE = 'wzp_token';
 const MAX_WS_MESSAGE = 64 * 1024;
 const MAX_BUFFERED = 256 * 1024;
 
@@ -98,15 +100,6 @@ function tokenEquals(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
-}
-
-function cookieToken(header: string | undefined): string | null {
-  if (!header) return null;
-  for (const part of header.split(';')) {
-    const [k, ...v] = part.trim().split('=');
-    if (k === COOKIE) return v.join('=');
-  }
-  return null;
 }
 
 function protocolToken(header: string | undefined): string | null {
@@ -164,11 +157,11 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
         res.writeHead(403, { 'content-type': 'text/plain' }).end('bad token');
         return;
       }
-      // Move the token out of the address bar (and history) into an HttpOnly cookie.
+      // Out of the query (which every request and the server's history carry) into the
+      // fragment, which the page takes out of the address bar at once.
       res
         .writeHead(303, {
-          location: '/',
-          'set-cookie': `${COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`,
+          location: `/#token=${token}`,
           'cache-control': 'no-store',
           'referrer-policy': 'no-referrer',
         })
@@ -225,8 +218,7 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
     if (path !== WS_PATH) return reject(socket, 404, 'path');
     if (req.headers.host !== hostHeader) return reject(socket, 403, 'host');
     if (req.headers.origin !== origin) return reject(socket, 403, 'origin');
-    const offered =
-      protocolToken(req.headers['sec-websocket-protocol']) ?? cookieToken(req.headers.cookie);
+    const offered = protocolToken(req.headers['sec-websocket-protocol']);
     if (offered === null || !tokenEquals(offered, token)) return reject(socket, 403, 'token');
     if (client !== null) return reject(socket, 409, 'busy');
     wss.handleUpgrade(req, socket, head, (ws) => attach(ws));

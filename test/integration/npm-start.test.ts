@@ -88,12 +88,14 @@ function runStart(env: Record<string, string>, args: string[] = []): Run {
   };
 }
 
-/** GET the printed URL like a browser: token → cookie → the page. */
+/** GET the printed URL like a browser: token → fragment (no cookie) → the page. */
 async function fetchApp(url: string): Promise<{ status: number; html: string }> {
   const first = await fetch(url, { redirect: 'manual' });
   assert.equal(first.status, 303);
-  const cookie = (first.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-  const page = await fetch(new URL('/', url), { headers: { cookie } });
+  assert.equal(first.headers.get('set-cookie'), null);
+  const location = first.headers.get('location') ?? '';
+  assert.match(location, /^\/#token=/);
+  const page = await fetch(new URL(location, url));
   return { status: page.status, html: await page.text() };
 }
 

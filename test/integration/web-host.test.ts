@@ -1,6 +1,7 @@
 // The web host on loopback: static files with the CSP and without path traversal, the Host
-// check, the token (query → cookie, or WebSocket subprotocol), the Origin check, one client at a
-// time, and IPC requests, events and audio frames over the socket, invalid ones counted.
+// check, the token (query → fragment → WebSocket subprotocol, never a cookie), the Origin check,
+// one client at a time, and IPC requests, events and audio frames over the socket, invalid ones
+// counted.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -157,14 +158,12 @@ describe('web host', () => {
     assert.equal(r.status, 421);
   });
 
-  test('the token in the first URL becomes an HttpOnly cookie; a wrong one is refused', async () => {
+  test('the token in the first URL moves to the fragment, never to a cookie', async () => {
     const r = await get(host, `/?token=${host.token}`);
     assert.equal(r.status, 303);
-    assert.equal(r.headers.location, '/');
-    const cookie = String(r.headers['set-cookie']);
-    assert.match(cookie, new RegExp(`wzp_token=${host.token}`));
-    assert.match(cookie, /HttpOnly/);
-    assert.match(cookie, /SameSite=Strict/);
+    assert.equal(r.headers.location, `/#token=${host.token}`);
+    // Cookies are not port-scoped: one set here would reach every server on 127.0.0.1.
+    assert.equal(r.headers['set-cookie'], undefined);
     assert.equal((await get(host, '/?token=wrong-token-000000000')).status, 403);
   });
 
@@ -191,8 +190,12 @@ describe('web host', () => {
     assert.equal((c.origin ?? 0) - (before.origin ?? 0), 1);
     assert.equal((c.host ?? 0) - (before.host ?? 0), 1);
 
-    const first = await connect(host, { cookie: `wzp_token=${host.token}` });
-    assert.equal(first.status, null, 'the cookie is accepted');
+    const byCookie = await connect(host, { cookie: `wzp_token=${host.token}` });
+    assert.equal(byCookie.status, 403, 'a token in a cookie is not accepted');
+    const first = await connect(host, {
+      protocols: [WS_PROTOCOL, WS_TOKEN_PROTOCOL_PREFIX + host.token],
+    });
+    assert.equal(first.status, null, 'the subprotocol token is accepted');
     const second = await connect(host, {
       protocols: [WS_PROTOCOL, WS_TOKEN_PROTOCOL_PREFIX + host.token],
     });
