@@ -92,6 +92,9 @@ export async function startPortMappingService(
     return { router, kind, log: () => '', stop: async () => undefined };
   }
   const dir = mkdtempSync(join(tmpdir(), `wzl-miniupnpd-${process.pid}-`));
+  // The lab kills the daemon in every outcome; its files go too, even when the run is cut short.
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDir);
   let child: ChildProcess | null = null;
   let log = '';
   const stop = async () => {
@@ -110,7 +113,8 @@ export async function startPortMappingService(
         });
       });
     }
-    rmSync(dir, { recursive: true, force: true });
+    removeDir();
+    process.removeListener('exit', removeDir);
   };
   try {
     await must(lab, router.ns, 'iptables-legacy-restore', ['--noflush'], CHAINS);
