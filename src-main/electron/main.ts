@@ -258,6 +258,8 @@ function createWindow(tray: TrayController, service: AppService): void {
     // scripts/start.mjs waits for this line to know that Electron runs here.
     if (process.env.WZP_REPORT_READY === '1') process.stdout.write('wzp:ready\n');
   });
+  w.on('focus', () => tray.onWindowSeen());
+  w.on('show', () => tray.onWindowSeen());
   w.on('close', (e) => {
     saveState();
     if (tray.onWindowCloseRequested() === 'hide') e.preventDefault();
@@ -319,6 +321,10 @@ function createTray(service: AppService): TrayController {
     },
     flashWindow: (onOff) => {
       if (win && !win.isDestroyed()) win.flashFrame(onOff);
+    },
+    setBadge: (count) => {
+      // macOS dock and Unity launchers; elsewhere the tooltip and the menu say it.
+      app.setBadgeCount(count);
     },
     showWindow,
     hideWindow: () => win?.hide(),

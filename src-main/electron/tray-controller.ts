@@ -27,6 +27,8 @@ export interface TrayPort {
     on: { answer(): void; decline(): void; click(): void },
   ): NotificationHandle;
   flashWindow(on: boolean): void;
+  /** Missed calls not yet seen (0 clears it): the dock/launcher badge where there is one. */
+  setBadge(count: number): void;
   showWindow(): void;
   hideWindow(): void;
   quit(): void;
@@ -56,6 +58,9 @@ export class TrayController {
   #notifiedCallId: string | null = null;
   #notification: NotificationHandle | null = null;
   #quitting = false;
+  /** Missed calls after this time (epoch ms) count until the window is looked at. */
+  #seenAt = Date.now();
+  #missed = 0;
 
   constructor(
     private readonly port: TrayPort,
@@ -70,13 +75,33 @@ export class TrayController {
     return this.#quitting;
   }
 
+  /** Missed calls since the window was last looked at. */
+  get missed(): number {
+    return this.#missed;
+  }
+
+  /** The window was shown or focused: its History shows the missed calls now. */
+  onWindowSeen(now = Date.now()): void {
+    this.#seenAt = now;
+    if (this.#snapshot) this.update(this.#snapshot);
+  }
+
   update(s: Snapshot): void {
     this.#snapshot = s;
     const state = presenceOf(s);
-    if (state !== this.#state) {
+    const missed = s.history.filter(
+      (h) => h.outcome === 'missed' && h.startedAt > this.#seenAt,
+    ).length;
+    if (state !== this.#state || missed !== this.#missed) {
       this.#state = state;
       this.port.setIcon(state);
-      this.port.setTooltip(TOOLTIP[state]);
+      this.port.setTooltip(
+        TOOLTIP[state] + (missed > 0 ? ` · ${missed} missed call${missed === 1 ? '' : 's'}` : ''),
+      );
+    }
+    if (missed !== this.#missed) {
+      this.#missed = missed;
+      this.port.setBadge(missed);
     }
     const call = s.call;
     if (state === 'ringing' && call && this.#notifiedCallId !== call.id) {
@@ -147,6 +172,15 @@ export class TrayController {
         click: () => this.port.showWindow(),
       },
     ];
+    if (this.#missed > 0) {
+      items.push({
+        kind: 'item',
+        id: 'missed',
+        label: `${this.#missed} missed call${this.#missed === 1 ? '' : 's'}`,
+        enabled: true,
+        click: () => this.port.showWindow(),
+      });
+    }
     const call = s.call;
     if (call && state === 'ringing') {
       items.push(

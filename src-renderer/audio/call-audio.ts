@@ -1,6 +1,8 @@
 // The sound card side of a call: microphone → capture worklet → 48 kHz 20 ms frames → the typed
 // API; frames from the API → playback worklet. Runs only while a call is connected. The
 // microphone is opened with the browser's echo cancellation, noise suppression and gain control.
+// The input and output devices can change mid-call (setInputDevice, setOutputDevice): the call
+// goes on, only the sound card side is re-opened.
 import {
   AUDIO_FRAME_SAMPLES,
   AUDIO_SAMPLE_RATE,
@@ -24,9 +26,13 @@ export class CallAudio {
   #ctx: AudioContext | null = null;
   #stream: MediaStream | null = null;
   #offs: Array<() => void> = [];
+  #capture: { disconnect(): void } | null = null;
+  #inputDeviceId: string | null = null;
+  #opts: CallAudioOptions | null = null;
   #stopped = false;
 
   async start(o: CallAudioOptions): Promise<void> {
+    this.#opts = o;
     const ctx = new AudioContext({ latencyHint: 'interactive' });
     this.#ctx = ctx;
     try {
@@ -34,21 +40,7 @@ export class CallAudio {
       await ctx.audioWorklet.addModule(playbackUrl);
       if (o.outputDeviceId) await setSink(ctx, o.outputDeviceId);
       this.#startPlayback(ctx, o.api);
-      const stream = await navigator.mediaDevices.getUserMedia({
-        audio: {
-          ...(o.inputDeviceId ? { deviceId: { exact: o.inputDeviceId } } : {}),
-          channelCount: 1,
-          echoCancellation: true,
-          noiseSuppression: true,
-          autoGainControl: true,
-        },
-      });
-      if (this.#stopped) {
-        for (const t of stream.getTracks()) t.stop();
-        return;
-      }
-      this.#stream = stream;
-      this.#startCapture(ctx, stream, o);
+      await this.#openMicrophone(ctx, o, o.inputDeviceId);
       if (ctx.state === 'suspended') await ctx.resume();
     } catch (e) {
       // A call that ends while the sound card is still being set up is no audio problem.
@@ -56,7 +48,52 @@ export class CallAudio {
     }
   }
 
-  #startCapture(ctx: AudioContext, stream: MediaStream, o: CallAudioOptions): void {
+  /** Use another microphone (null: the system default) without touching the call. */
+  async setInputDevice(deviceId: string | null): Promise<void> {
+    const ctx = this.#ctx;
+    const o = this.#opts;
+    if (!ctx || !o || this.#stopped || !this.#stream || deviceId === this.#inputDeviceId) return;
+    try {
+      await this.#openMicrophone(ctx, o, deviceId);
+    } catch (e) {
+      if (!this.#stopped) o.onError?.(`Microphone: ${(e as Error).message}`);
+    }
+  }
+
+  /** Play on another output device (null: the system default). */
+  async setOutputDevice(deviceId: string | null): Promise<void> {
+    const ctx = this.#ctx;
+    if (!ctx || this.#stopped) return;
+    try {
+      await setSink(ctx, deviceId ?? '');
+    } catch (e) {
+      if (!this.#stopped) this.#opts?.onError?.(`Speaker: ${(e as Error).message}`);
+    }
+  }
+
+  async #openMicrophone(ctx: AudioContext, o: CallAudioOptions, deviceId: string | null) {
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: {
+        ...(deviceId ? { deviceId: { exact: deviceId } } : {}),
+        channelCount: 1,
+        echoCancellation: true,
+        noiseSuppression: true,
+        autoGainControl: true,
+      },
+    });
+    if (this.#stopped) {
+      for (const t of stream.getTracks()) t.stop();
+      return;
+    }
+    // The new microphone is open before the old one is let go, so the gap is a block at most.
+    this.#capture?.disconnect();
+    for (const t of this.#stream?.getTracks() ?? []) t.stop();
+    this.#stream = stream;
+    this.#inputDeviceId = deviceId;
+    this.#capture = this.#startCapture(ctx, stream, o);
+  }
+
+  #startCapture(ctx: AudioContext, stream: MediaStream, o: CallAudioOptions) {
     const src = ctx.createMediaStreamSource(stream);
     const node = new AudioWorkletNode(ctx, 'wzp-capture', {
       numberOfInputs: 1,
@@ -81,11 +118,15 @@ export class CallAudio {
       );
     };
     src.connect(node);
-    this.#offs.push(() => {
-      node.port.onmessage = null;
-      src.disconnect();
-      node.disconnect();
-    });
+    const capture = {
+      disconnect: () => {
+        node.port.onmessage = null;
+        src.disconnect();
+        node.disconnect();
+      },
+    };
+    this.#offs.push(() => capture.disconnect());
+    return capture;
   }
 
   #startPlayback(ctx: AudioContext, api: WzpApi): void {
@@ -116,6 +157,7 @@ export class CallAudio {
 }
 
 async function setSink(ctx: AudioContext, deviceId: string): Promise<void> {
+  // '' is the system default.
   const withSink = ctx as AudioContext & { setSinkId?: (id: string) => Promise<void> };
   if (typeof withSink.setSinkId === 'function') await withSink.setSinkId(deviceId);
 }

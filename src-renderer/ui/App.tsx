@@ -12,6 +12,7 @@ import { CallScreen } from './CallScreens.tsx';
 import { FirstRun } from './FirstRun.tsx';
 import { MainWindow } from './MainWindow.tsx';
 import { X } from './icons.ts';
+import { useCallDevices, type CallDevices } from './call-devices.ts';
 import { useApp, useAppStore } from './store-context.ts';
 
 export function App({ api }: { api: WzpApi }) {
@@ -40,22 +41,36 @@ export function App({ api }: { api: WzpApi }) {
   }, [store]);
 
   const inCallId = screen === 'in-call' ? (call?.id ?? null) : null;
+  const devices = useCallDevices(
+    inCallId !== null,
+    snapshot?.settings.audio.inputDeviceId ?? null,
+    snapshot?.settings.audio.outputDeviceId ?? null,
+  );
+  const audioRef = useRef<CallAudio | null>(null);
+  const devicesRef = useRef(devices);
+  devicesRef.current = devices;
   useEffect(() => {
     if (!inCallId) return;
     const audio = new CallAudio();
-    const st = store.getState();
+    audioRef.current = audio;
     void audio.start({
       api,
-      inputDeviceId: st.snapshot?.settings.audio.inputDeviceId ?? null,
-      outputDeviceId: st.snapshot?.settings.audio.outputDeviceId ?? null,
+      inputDeviceId: devicesRef.current.input,
+      outputDeviceId: devicesRef.current.output,
       onLevel: setMicDb,
       onError: (message) =>
         store.setState((s) => ({
           notices: [...s.notices, { level: 'warning', message, id: Date.now() }],
         })),
     });
-    return () => void audio.stop();
+    return () => {
+      audioRef.current = null;
+      void audio.stop();
+    };
   }, [inCallId, api, store]);
+  // Mid-call device changes (the person's choice, or a device unplugged): the call goes on.
+  useEffect(() => void audioRef.current?.setInputDevice(devices.input), [devices.input]);
+  useEffect(() => void audioRef.current?.setOutputDevice(devices.output), [devices.output]);
 
   useCallSounds(call, snapshot?.history ?? [], snapshot?.settings.audio.outputDeviceId ?? null);
   useIncomingAlert(call, host);
@@ -75,12 +90,14 @@ export function App({ api }: { api: WzpApi }) {
       {screen === 'connecting' && <p className="centered">Connecting…</p>}
       {screen === 'first-run' && <FirstRun />}
       {(screen === 'incoming' || screen === 'outgoing' || screen === 'in-call') && call && (
-        <CallScreen call={call} micDb={micDb} />
+        <CallScreen call={call} micDb={micDb} devices={devices} />
       )}
       {screen === 'main' && <MainWindow />}
     </div>
   );
 }
+
+export type { CallDevices };
 
 function callerName(call: CallView): string {
   return call.name ?? 'Unknown caller';

@@ -2,7 +2,7 @@
 // what is happening (calling, ringing, incoming, the running time), the path and the quality,
 // the safety words to read aloud, a labelled microphone meter, and round icon buttons with text
 // labels: Answer (it takes focus) and Decline, Mute and Hang up.
-import type { ReactNode } from 'react';
+import { useEffect, useRef, useState, type ReactNode } from 'react';
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
 import type { CallView } from '../../src-shared/ipc-contract.ts';
 import { formatDuration, qualityOf, qualityTitle } from '../state/derive.ts';
@@ -10,6 +10,7 @@ import { Avatar } from './Avatar.tsx';
 import { FingerprintText } from './FingerprintText.tsx';
 import { useNow } from './hooks.ts';
 import { BadgeCheck, Mic, MicOff, Phone, PhoneOff, ShieldAlert } from './icons.ts';
+import type { CallDevices } from './call-devices.ts';
 import { useApp } from './store-context.ts';
 
 function Who({ call, children }: { call: CallView; children?: ReactNode }) {
@@ -43,8 +44,16 @@ function Who({ call, children }: { call: CallView; children?: ReactNode }) {
   );
 }
 
-export function CallScreen({ call, micDb }: { call: CallView; micDb: number }) {
-  if (call.state === 'connected') return <InCall call={call} micDb={micDb} />;
+export function CallScreen({
+  call,
+  micDb,
+  devices,
+}: {
+  call: CallView;
+  micDb: number;
+  devices: CallDevices;
+}) {
+  if (call.state === 'connected') return <InCall call={call} micDb={micDb} devices={devices} />;
   if (call.direction === 'incoming') return <IncomingCall call={call} />;
   return <OutgoingCall call={call} />;
 }
@@ -80,7 +89,7 @@ function IncomingCall({ call }: { call: CallView }) {
   );
 }
 
-function InCall({ call, micDb }: { call: CallView; micDb: number }) {
+function InCall({ call, micDb, devices }: { call: CallView; micDb: number; devices: CallDevices }) {
   const hangUp = useApp((s) => s.hangUp);
   const toggleMute = useApp((s) => s.toggleMute);
   const now = useNow(500);
@@ -88,6 +97,7 @@ function InCall({ call, micDb }: { call: CallView; micDb: number }) {
   const q = qualityOf(call.stats);
   const path = call.path === 'direct' ? 'Direct' : call.path === 'relay' ? 'Relay' : 'Connecting';
   const level = Math.max(-60, micDb);
+  const speakingMuted = useSpeakingWhileMuted(call.muted, micDb);
   return (
     <main className="call-screen in-call" aria-label="In call">
       <Who call={call}>
@@ -129,6 +139,11 @@ function InCall({ call, micDb }: { call: CallView; micDb: number }) {
           value={level}
         />
       </label>
+      {speakingMuted && (
+        <p className="muted-hint" role="status">
+          You are muted. Unmute to be heard.
+        </p>
+      )}
       <div className="call-buttons">
         <RoundButton
           kind={call.muted ? 'muted' : 'mute'}
@@ -138,9 +153,77 @@ function InCall({ call, micDb }: { call: CallView; micDb: number }) {
         />
         <RoundButton kind="hangup" label="Hang up" onClick={() => void hangUp()} />
       </div>
+      <DevicePicker devices={devices} />
       <p className="hint">Ctrl+Shift+M mutes · Ctrl+Shift+H hangs up</p>
     </main>
   );
+}
+
+/** The microphone and speaker of this call, changeable without interrupting it. */
+function DevicePicker({ devices }: { devices: CallDevices }) {
+  const audio = useApp((s) => s.snapshot?.settings.audio);
+  const update = useApp((s) => s.updateSettings);
+  if (!audio) return null;
+  const choose = (patch: Partial<typeof audio>) => void update({ audio: { ...audio, ...patch } });
+  return (
+    <div className="devices">
+      <label>
+        Microphone
+        <select
+          aria-label="Microphone"
+          value={devices.input ?? ''}
+          onChange={(e) => choose({ inputDeviceId: e.target.value || null })}
+        >
+          <option value="">System default</option>
+          {devices.devices.inputs.map((d) => (
+            <option key={d.id} value={d.id}>
+              {d.label}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Speaker
+        <select
+          aria-label="Speaker"
+          value={devices.output ?? ''}
+          onChange={(e) => choose({ outputDeviceId: e.target.value || null })}
+        >
+          <option value="">System default</option>
+          {devices.devices.outputs.map((d) => (
+            <option key={d.id} value={d.id}>
+              {d.label}
+            </option>
+          ))}
+        </select>
+      </label>
+    </div>
+  );
+}
+
+/** Speech (the microphone above -40 dBFS for 0.6 s) while muted; cleared after 3 s of quiet. */
+export function useSpeakingWhileMuted(muted: boolean, micDb: number): boolean {
+  const [on, setOn] = useState(false);
+  const loudSince = useRef<number | null>(null);
+  const quietSince = useRef<number | null>(null);
+  useEffect(() => {
+    const now = Date.now();
+    if (!muted) {
+      loudSince.current = quietSince.current = null;
+      setOn(false);
+      return;
+    }
+    if (micDb > -40) {
+      quietSince.current = null;
+      loudSince.current ??= now;
+      if (now - loudSince.current >= 600) setOn(true);
+    } else {
+      loudSince.current = null;
+      quietSince.current ??= now;
+      if (now - quietSince.current >= 3000) setOn(false);
+    }
+  }, [muted, micDb]);
+  return on;
 }
 
 function RoundButton({

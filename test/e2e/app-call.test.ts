@@ -114,7 +114,8 @@ describe('a call between two apps (web hosts, Chromium, real engine, real relay)
     });
     const browser = await launchChromium({ micWav: wav });
     const page = await browser.newPage({ viewport: { width: 900, height: 800 } });
-    page.setDefaultTimeout(10_000);
+    // Two browsers, two hosts, a relay and two engines on two shared cores: UI waits get 20 s.
+    page.setDefaultTimeout(20_000);
     await tapOutput(page);
     page.on('pageerror', (e) => console.error(`${name} page error:`, e.message));
     const side = { name, web, browser, page, heard };
@@ -296,6 +297,15 @@ describe('a call between two apps (web hosts, Chromium, real engine, real relay)
     await b.getByRole('button', { name: 'Answer' }).click();
     const answeredAt = Date.now();
 
+    // The answer waits for the caller's key share and the relay's media grant: seconds on a
+    // loaded machine.
+    await until(
+      'both engines connected',
+      () =>
+        alice.web.app.snapshot().call?.state === 'connected' &&
+        bob.web.app.snapshot().call?.state === 'connected',
+      20_000,
+    );
     for (const s of [alice, bob]) {
       await s.page.getByRole('main', { name: 'In call' }).waitFor();
       await s.page.getByText(/^(Direct|Relay) \(/).waitFor({ timeout: 20_000 });
@@ -349,6 +359,8 @@ describe('a call between two apps (web hosts, Chromium, real engine, real relay)
     await a.getByRole('button', { name: 'Mute' }).click();
     await a.getByRole('button', { name: 'Unmute' }).waitFor();
     await until('Alice muted in her engine', () => alice.web.app.snapshot().call?.muted === true);
+    // Her microphone still hears her tone: the app tells her she is muted.
+    await a.getByText('You are muted. Unmute to be heard.').waitFor();
     // What Bob's jitter buffer held when Alice muted still plays out first; on a loaded machine
     // that can be seconds. Wait for the first 10 tone-free frames in a row, then measure.
     const mutedAt = Date.now();
@@ -382,10 +394,12 @@ describe('a call between two apps (web hosts, Chromium, real engine, real relay)
     // Unmute: the tone comes back (so the silence above was the mute, not a dead stream).
     await a.getByRole('button', { name: 'Unmute' }).click();
     await a.getByRole('button', { name: 'Mute' }).waitFor();
+    await a.getByText('You are muted. Unmute to be heard.').waitFor({ state: 'detached' });
     const unmutedAt = Date.now();
     await until('Alice heard again at Bob', () => toneFrames(bob.heard, unmutedAt) >= 10);
 
     // Alice hangs up; both calls end and both pages go back to the contacts.
+    await a.getByRole('button', { name: 'Hang up' }).click();
     await bobRow.waitFor();
     await b.getByRole('listitem', { name: 'Contact Alice' }).waitFor();
     await until(
@@ -459,5 +473,74 @@ describe('a call between two apps (web hosts, Chromium, real engine, real relay)
       () => alice.web.app.snapshot().call === null && bob.web.app.snapshot().call === null,
     );
     assert.equal(alice.web.app.snapshot().history[0]?.outcome, 'answered');
+  });
+
+  test('devices change mid-call: the call goes on and audio still arrives', async () => {
+    const [alice, bob] = sides;
+    assert.ok(alice && bob);
+    const a = alice.page;
+    const b = bob.page;
+    await until(
+      'no call on either side',
+      () => alice.web.app.snapshot().call === null && bob.web.app.snapshot().call === null,
+    );
+    await a
+      .getByRole('listitem', { name: 'Contact Bob' })
+      .getByRole('button', { name: 'Call Bob' })
+      .click();
+    await b.getByRole('button', { name: 'Answer' }).click();
+    await until(
+      'both engines connected',
+      () =>
+        alice.web.app.snapshot().call?.state === 'connected' &&
+        bob.web.app.snapshot().call?.state === 'connected',
+      20_000,
+    );
+    const callId = bob.web.app.snapshot().call?.id;
+    const mic = b.getByLabel('Microphone', { exact: true });
+    await mic.waitFor();
+    await until('Bob’s microphones listed', async () => (await mic.locator('option').count()) > 2);
+    const ids = await mic
+      .locator('option')
+      .evaluateAll((os) =>
+        os.map((o) => (o as HTMLOptionElement).value).filter((v) => v !== '' && v !== 'default'),
+      );
+    const other = ids[0];
+    assert.ok(other, `a second microphone to switch to (${ids.length})`);
+
+    // Bob picks another microphone in the call screen: his tone still reaches Alice.
+    await mic.selectOption(other);
+    await until('saved', () => bob.web.app.snapshot().settings.audio.inputDeviceId === other);
+    const switched = Date.now();
+    await until(
+      'Bob heard after the switch',
+      () => toneFrames(alice.heard, switched) >= 25,
+      15_000,
+    );
+
+    // That microphone is unplugged (the page's device list changes): the call moves to the
+    // default, says so, and Bob is still heard.
+    await b.evaluate((gone) => {
+      const md = navigator.mediaDevices;
+      const list = md.enumerateDevices.bind(md);
+      md.enumerateDevices = async () => (await list()).filter((d) => d.deviceId !== gone);
+      md.dispatchEvent(new Event('devicechange'));
+    }, other);
+    await b.getByText(/microphone you chose was disconnected/).waitFor();
+    assert.equal(await mic.inputValue(), '', 'the call uses the system default');
+    const unplugged = Date.now();
+    await until(
+      'Bob heard after the unplug',
+      () => toneFrames(alice.heard, unplugged) >= 25,
+      15_000,
+    );
+    assert.equal(bob.web.app.snapshot().call?.id, callId, 'the same call went on');
+    assert.equal(bob.web.app.snapshot().call?.state, 'connected');
+    await shot(bob, '10-device-unplugged');
+    await b.getByRole('button', { name: 'Hang up' }).click();
+    await until(
+      'the call ended on both sides',
+      () => alice.web.app.snapshot().call === null && bob.web.app.snapshot().call === null,
+    );
   });
 });

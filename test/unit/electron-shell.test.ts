@@ -235,6 +235,10 @@ class FakeTrayPort implements TrayPort {
   flashWindow(on: boolean): void {
     this.flashes.push(on);
   }
+  badges: number[] = [];
+  setBadge(count: number): void {
+    this.badges.push(count);
+  }
   showWindow(): void {
     this.shown++;
   }
@@ -329,6 +333,37 @@ describe('tray controller', () => {
     assert.match(port.notifications[1]?.title ?? '', /Unknown caller/);
     port.item('decline')?.click();
     assert.deepEqual(invoked.at(-1), { cmd: 'declineCall', args: { callId: 'call2' } });
+  });
+
+  test('missed calls: a badge, the tooltip and a menu item, cleared when the window is seen', () => {
+    const port = new FakeTrayPort();
+    const tray = new TrayController(port, {
+      invoke: async () => ({ ok: true, result: { ok: true } }),
+    } as never);
+    const missed = (id: string, startedAt: number) => ({
+      id,
+      peer: fingerprintToText(randomBytes(32)),
+      contactId: null,
+      name: 'Carol',
+      direction: 'incoming' as const,
+      startedAt,
+      durationS: 0,
+      outcome: 'missed' as const,
+      reason: 'cancelled',
+      path: null,
+    });
+    const t0 = Date.now();
+    tray.update(snap({ history: [] }));
+    assert.equal(tray.missed, 0);
+    tray.update(snap({ history: [missed('a', t0 + 10), missed('b', t0 + 20)] }));
+    assert.equal(tray.missed, 2);
+    assert.deepEqual(port.badges, [2]);
+    assert.match(port.tooltip, /2 missed calls/);
+    assert.ok(port.menu.some((i) => i.kind === 'item' && i.label === '2 missed calls'));
+    tray.onWindowSeen(t0 + 30);
+    assert.equal(tray.missed, 0);
+    assert.deepEqual(port.badges, [2, 0]);
+    assert.ok(!port.tooltip.includes('missed'));
   });
 
   test('close hides to the tray unless turned off or quitting; Quit quits', () => {
