@@ -326,6 +326,14 @@ describe('a cluster of three relays on NATS', () => {
   });
 
   test('r2 killed with SIGKILL: its registrations expire on the other relays within seconds', async () => {
+    // A client with the cluster's relays in its list moves to the next when r2 dies.
+    const mobile = await client('r2', { fallbacks: [cluster.relay('r3'), cluster.relay('r1')] });
+    const moved = nextLinkEvent(
+      mobile.link,
+      'registered',
+      (r) => r.address.port !== cluster.relay('r2').quic.port,
+      8000,
+    );
     const onR2 = await client('r2');
     const watcher = await client('r1');
     const online = nextLinkEvent(
@@ -346,6 +354,10 @@ describe('a cluster of three relays on NATS', () => {
     await offline;
     const expiredAfterMs = Date.now() - t0;
     assert.ok(expiredAfterMs < 5000, `offline after ${expiredAfterMs} ms`);
+    const again = await moved;
+    const movedAfterMs = Date.now() - t0;
+    assert.deepEqual(again.address, cluster.relay('r3').quic, 'the next relay of its list');
+    assert.ok(movedAfterMs < 5000, `registered again after ${movedAfterMs} ms`);
     const c = await waitForCluster(
       cluster.relay('r3'),
       (v) => !v.peers.some((p) => p.relay === 'r2'),

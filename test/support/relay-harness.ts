@@ -92,7 +92,13 @@ export interface TestClient {
 
 export async function startClient(
   relay: { quic: { host: string; port: number }; fingerprint: Fingerprint },
-  opts: { identity?: Identity; register?: boolean; initialBackoffMs?: number } = {},
+  opts: {
+    identity?: Identity;
+    register?: boolean;
+    initialBackoffMs?: number;
+    /** More relays (of the same cluster) to fail over to. */
+    fallbacks?: { quic: { host: string; port: number }; fingerprint: Fingerprint }[];
+  } = {},
 ): Promise<TestClient> {
   const identity = opts.identity ?? Identity.generate();
   const endpoint = await QuicEndpoint.create<unknown, unknown>({
@@ -106,6 +112,10 @@ export async function startClient(
     trust: { fingerprint: relay.fingerprint },
     initialBackoffMs: opts.initialBackoffMs ?? 100,
     maxBackoffMs: 1000,
+    fallbacks: opts.fallbacks?.map((r) => ({
+      address: r.quic,
+      trust: { fingerprint: r.fingerprint },
+    })),
   });
   if (opts.register !== false) await link.start();
   return {

@@ -3,9 +3,15 @@
 // the connection drops (relay restart, network change) it reconnects with jittered exponential
 // backoff and re-registers and re-subscribes by itself; a relay whose identity changed is an
 // error that stops the link, never something to reconnect through.
+//
+// With several relays (the relays of one cluster) the link holds one at a time and fails over:
+// a relay that stops answering (3 s without a packet, pings every second), closes, or says it
+// is shutting down is left for the next one in the list at once; backoff applies only after a
+// whole round of them failed.
 import type { CallId, CallSignal } from '../../../src-shared/call-signals.ts';
 import type { Fingerprint } from '../../../src-shared/fingerprint.ts';
 import {
+  MAX_RESUMED_CALLS,
   parseHostPort,
   parseRelayToClient,
   registrationMessage,
@@ -20,6 +26,8 @@ import type { PeerConnection } from '../transport/peer-connection.ts';
 
 export interface RegisteredInfo {
   relay: Fingerprint;
+  /** The address of the relay this registration is with (one of the list). */
+  address: Address;
   /** The relay's STUN / relay-media UDP address, as reachable from here. */
   stun: Address;
 }
@@ -44,11 +52,22 @@ export type RelayLinkEvents = {
 
 export type RelayLinkState = 'idle' | 'connecting' | 'registered' | 'backoff' | 'stopped';
 
+/** One relay a client may register with. */
+export interface RelayTarget {
+  address: Address;
+  /** The relay's fingerprint (given), or a TOFU decision backed by a pin store. */
+  trust: ExpectedPeer;
+}
+
 export interface RelayLinkOptions {
   endpoint: QuicEndpoint<unknown, unknown>;
   relay: Address;
   /** The relay's fingerprint (given), or a TOFU decision backed by a pin store. */
   trust: ExpectedPeer;
+  /** Further relays of the same cluster to fail over to, in order. */
+  fallbacks?: readonly RelayTarget[];
+  /** A relay silent this long is taken for dead and left. Default 3000 ms. */
+  silenceTimeoutMs?: number;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   dialTimeoutMs?: number;
@@ -69,10 +88,22 @@ export class RelayLink extends TypedEmitter<RelayLinkEvents> {
     null;
   #lastError: string | null = null;
   #giveUpAfter = 5;
+  readonly #targets: RelayTarget[];
+  /** Which of #targets the next (or current) connection is to. */
+  #current = 0;
+  /** Failures since the last registration, across the list. */
+  #failuresInRound = 0;
+  #watchdog: NodeJS.Timeout | null = null;
 
   constructor(opts: RelayLinkOptions) {
     super();
     this.#opts = opts;
+    this.#targets = [{ address: opts.relay, trust: opts.trust }, ...(opts.fallbacks ?? [])];
+  }
+
+  /** The relay the link is on (or trying next). */
+  get target(): RelayTarget {
+    return this.#targets[this.#current] as RelayTarget;
   }
 
   get state(): RelayLinkState {
@@ -102,6 +133,7 @@ export class RelayLink extends TypedEmitter<RelayLinkEvents> {
 
   async stop(): Promise<void> {
     this.#state = 'stopped';
+    this.#stopWatchdog();
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
     const conn = this.#conn;
@@ -115,6 +147,12 @@ export class RelayLink extends TypedEmitter<RelayLinkEvents> {
     this.#subscriptions = [...new Set(fingerprints)];
     if (this.#state === 'registered')
       await this.#send({ t: 'subscribe', fingerprints: this.#subscriptions });
+  }
+
+  /** Ask the relay to take over these calls (after registering again, or on another relay). */
+  async resume(calls: readonly { callId: CallId; peer: Fingerprint }[]): Promise<void> {
+    if (this.#state !== 'registered' || calls.length === 0) return;
+    await this.#send({ t: 'resume', calls: calls.slice(0, MAX_RESUMED_CALLS) });
   }
 
   async sendSignal(to: Fingerprint, callId: CallId, signal: CallSignal): Promise<void> {
@@ -132,15 +170,17 @@ export class RelayLink extends TypedEmitter<RelayLinkEvents> {
   async #connect(): Promise<void> {
     if (this.#state === 'stopped') return;
     this.#state = 'connecting';
+    const target = this.target;
     let conn: RelayConnection;
     try {
       conn = await this.#opts.endpoint.dial<RelayToClient, ClientToRelay>({
-        host: this.#opts.relay.host,
-        port: this.#opts.relay.port,
-        expect: this.#opts.trust,
+        host: target.address.host,
+        port: target.address.port,
+        expect: target.trust,
         parseSignal: parseRelayToClient,
-        timeoutMs: this.#opts.dialTimeoutMs ?? 4000,
-        pingIntervalMs: 2000,
+        // With somewhere to fail over to, a relay that does not answer is left sooner.
+        timeoutMs: this.#opts.dialTimeoutMs ?? (this.#targets.length > 1 ? 2000 : 4000),
+        pingIntervalMs: 1000,
       });
     } catch (e) {
       if (e instanceof PeerIdentityMismatchError) {
@@ -156,9 +196,11 @@ export class RelayLink extends TypedEmitter<RelayLinkEvents> {
       return;
     }
     this.#conn = conn;
+    this.#startWatchdog(conn);
     conn.on('signal', (msg) => this.#onMessage(conn, msg));
     conn.on('closed', (info) => {
       if (this.#conn !== conn) return;
+      this.#stopWatchdog();
       this.#conn = null;
       const wasRegistered = this.#registered !== null;
       this.#registered = null;
@@ -189,16 +231,19 @@ export class RelayLink extends TypedEmitter<RelayLinkEvents> {
         const announced = parseHostPort(msg.stun);
         if (!announced) return;
         const unspecified = announced.host === '0.0.0.0' || announced.host === '::';
+        const address = this.target.address;
         const info: RegisteredInfo = {
           relay: conn.peer.fingerprint,
+          address,
           stun: {
-            host: unspecified ? this.#opts.relay.host : announced.host,
+            host: unspecified ? address.host : announced.host,
             port: announced.port,
           },
         };
         this.#registered = info;
         this.#state = 'registered';
         this.#attempt = 0;
+        this.#failuresInRound = 0;
         this.#lastError = null;
         if (this.#subscriptions.length > 0) {
           conn
@@ -229,18 +274,20 @@ export class RelayLink extends TypedEmitter<RelayLinkEvents> {
           callId: msg.callId,
           channelId: msg.channelId,
           key: new Uint8Array(Buffer.from(msg.key, 'base64url')),
-          media: { host: unspecified ? this.#opts.relay.host : media.host, port: media.port },
+          media: { host: unspecified ? this.target.address.host : media.host, port: media.port },
         });
         return;
       }
       case 'replaced':
         // Another instance of this identity registered: reconnecting would only evict it in turn.
-        this.#lastError = 'replaced by another registration of this identity';
+        this.#lastError = `replaced by another registration of this identity${msg.reason ? ` (${msg.reason})` : ''}`;
         this.#state = 'stopped';
         this.emit('disconnected', { reason: this.#lastError, willRetry: false });
         return;
       case 'shutdown':
         this.#lastError = `relay shutting down: ${msg.reason}`;
+        // Do not wait for it to close: the next relay of the list can take us now.
+        if (this.#targets.length > 1) void conn.close('relay shutting down');
         return;
       case 'error':
         this.#lastError = `relay error ${msg.code}: ${msg.message}`;
@@ -251,10 +298,27 @@ export class RelayLink extends TypedEmitter<RelayLinkEvents> {
   #retry(reason: string, wasRegistered = false): void {
     if (this.#state === 'stopped') return;
     this.#attempt++;
+    this.#failuresInRound++;
+    if (this.#targets.length > 1) {
+      // Fail over: the next relay of the list, at once while the round is not through.
+      this.#current = (this.#current + 1) % this.#targets.length;
+      if (this.#failuresInRound < this.#targets.length && !this.#firstRegistration) {
+        this.#state = 'backoff';
+        if (wasRegistered) this.emit('disconnected', { reason, willRetry: true });
+        this.#retryTimer = setTimeout(() => {
+          this.#retryTimer = null;
+          void this.#connect();
+        }, 0);
+        return;
+      }
+      this.#failuresInRound = 0;
+    }
     if (this.#firstRegistration && this.#attempt >= this.#giveUpAfter) {
       this.#fail(
         new Error(
-          `cannot register with relay ${this.#opts.relay.host}:${this.#opts.relay.port}: ${reason}`,
+          `cannot register with relay ${this.#targets
+            .map((t) => `${t.address.host}:${t.address.port}`)
+            .join(' or ')}: ${reason}`,
         ),
       );
       return;
@@ -271,6 +335,23 @@ export class RelayLink extends TypedEmitter<RelayLinkEvents> {
       void this.#connect();
     }, delay);
     this.#retryTimer.unref();
+  }
+
+  /** Leaves a relay that has gone silent (crashed, cut off) instead of waiting for QUIC's idle. */
+  #startWatchdog(conn: RelayConnection): void {
+    this.#stopWatchdog();
+    const limit = this.#opts.silenceTimeoutMs ?? 3000;
+    this.#watchdog = setInterval(() => {
+      if (this.#conn !== conn || conn.silenceMs() <= limit) return;
+      this.#lastError = `relay silent for ${Math.round(conn.silenceMs())} ms`;
+      void conn.close('relay silent');
+    }, 500);
+    this.#watchdog.unref();
+  }
+
+  #stopWatchdog(): void {
+    if (this.#watchdog) clearInterval(this.#watchdog);
+    this.#watchdog = null;
   }
 
   #stopped(): boolean {
