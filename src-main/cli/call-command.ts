@@ -4,6 +4,7 @@
 // about once a second, verified, quality, ended.
 import type { Command } from 'commander';
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
+import { formatHostPort } from '../../src-shared/relay-protocol.ts';
 import {
   loadIdentity,
   PCM_FRAME_SAMPLES,
@@ -13,8 +14,10 @@ import {
   startSoftphone,
   WavError,
   WavStreamWriter,
+  type Address,
   type CallEndInfo,
   type CallHandle,
+  type ExpectedPeer,
   type FrameClock,
   type Identity,
   type Softphone,
@@ -26,8 +29,8 @@ import { asCliError } from './identity-command.ts';
 import { installCrashGuard } from './crash-guard.ts';
 
 interface CallFlags {
-  relay: { host: string; port: number };
-  relayFingerprint: Fingerprint;
+  relay: { host: string; port: number }[];
+  relayFingerprint: Fingerprint[];
   identity: string;
   play?: string;
   record?: string;
@@ -39,6 +42,28 @@ interface CallFlags {
   ringTimeout: number;
 }
 
+/** A repeatable option: each use is parsed and appended. */
+function repeated<T>(parse: (v: string) => T): (v: string, previous: T[] | undefined) => T[] {
+  return (v, previous) => [...(previous ?? []), parse(v)];
+}
+
+/** Pairs each --relay with its --relay-fingerprint (or the one given for all). */
+function pairRelays(
+  addresses: { host: string; port: number }[],
+  fingerprints: Fingerprint[],
+): [{ address: Address; trust: ExpectedPeer }, ...{ address: Address; trust: ExpectedPeer }[]] {
+  if (fingerprints.length !== 1 && fingerprints.length !== addresses.length) {
+    throw new CliError(
+      `give one --relay-fingerprint per --relay (${addresses.length}), or one for all; got ${fingerprints.length}`,
+    );
+  }
+  const pairs = addresses.map((address, i) => ({
+    address,
+    trust: { fingerprint: (fingerprints[i] ?? fingerprints[0]) as Fingerprint },
+  }));
+  return pairs as [(typeof pairs)[number], ...typeof pairs];
+}
+
 /** Exit codes: 0 a call that ended normally; 3 never connected; 4 security; 1 other errors. */
 const NORMAL_ENDS = new Set<CallEndInfo['reason']>(['hangup-local', 'hangup-remote']);
 
@@ -46,13 +71,13 @@ function addCallOptions(cmd: Command): Command {
   return cmd
     .requiredOption(
       '--relay <host:port>',
-      'the relay to register with',
-      hostPortArg('--relay', false),
+      'the relay to register with; repeat for the relays of a cluster, tried in order on failure',
+      repeated(hostPortArg('--relay', false)),
     )
     .requiredOption(
       '--relay-fingerprint <fp>',
-      "the relay's fingerprint (printed by wzp relay)",
-      fingerprintArg('--relay-fingerprint'),
+      "the relay's fingerprint (printed by wzp relay); one per --relay, or one for all",
+      repeated(fingerprintArg('--relay-fingerprint')),
     )
     .requiredOption('--identity <file>', 'your identity file (wzp identity new)')
     .option('--play <in.wav>', 'play this WAV file as the microphone (any rate, mono or stereo)')
@@ -121,12 +146,14 @@ async function runCall(
   }
   installCrashGuard((line) => process.stderr.write(line + '\n'));
   const out = new EventOutput(flags.json === true);
+  const relays = pairRelays(flags.relay, flags.relayFingerprint);
   let phone: Softphone;
   try {
     phone = await startSoftphone({
       identity,
-      relay: flags.relay,
-      relayTrust: { fingerprint: flags.relayFingerprint },
+      relay: relays[0].address,
+      relayTrust: relays[0].trust,
+      fallbackRelays: relays.slice(1),
       directCalls: flags.direct,
       portMapping: flags.portMapping,
       stunServers: flags.stun ? [flags.stun] : undefined,
@@ -135,10 +162,29 @@ async function runCall(
   } catch (e) {
     throw new CliError(e instanceof Error ? e.message : String(e), 1);
   }
+  const relayAddress = () => {
+    const a = phone.registration?.address;
+    return a ? formatHostPort(a.host, a.port) : null;
+  };
   out.event(
     'registered',
-    { fingerprint: identity.fingerprint, relay: phone.registration?.relay ?? null },
+    {
+      fingerprint: identity.fingerprint,
+      relay: phone.registration?.relay ?? null,
+      address: relayAddress(),
+    },
     () => `registered with the relay as ${identity.fingerprint}`,
+  );
+  // The relay link's life after the first registration: lost, failed over, back.
+  phone.on('relay', ({ state, detail }) =>
+    out.event(
+      'relay',
+      { state, detail: detail ?? null, address: state === 'registered' ? relayAddress() : null },
+      () =>
+        state === 'registered'
+          ? `registered with the relay at ${relayAddress() ?? '?'}`
+          : `relay ${state}${detail ? `: ${detail}` : ''}`,
+    ),
   );
 
   phone.on('port-mapping', (m) =>

@@ -244,7 +244,11 @@ export class FakeSoftphone extends TypedEmitter<SoftphoneEvents> implements Soft
   /** Once "registered": the configured relay's fingerprint and a made-up STUN address. */
   get registration(): RelayRegistration | null {
     if (this.#relayState !== 'registered' || !this.config) return null;
-    return { relay: this.config.relay.fingerprint, stun: { host: '127.0.0.1', port: 3479 } };
+    return {
+      relay: this.config.relay.fingerprint,
+      address: { host: '127.0.0.1', port: 3478 },
+      stun: { host: '127.0.0.1', port: 3479 },
+    };
   }
 
   get directCalls(): boolean {

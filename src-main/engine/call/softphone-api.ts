@@ -131,6 +131,8 @@ export type SoftphoneEvents = {
 export interface RelayRegistration {
   /** The relay's identity, as its certificate proved it. */
   relay: Fingerprint;
+  /** Which relay of the list it is (the first, or one failed over to). */
+  address: Address;
   /** The relay's STUN / relay-media UDP address, as reachable from here. */
   stun: Address;
 }
@@ -155,6 +157,11 @@ export interface SoftphoneOptions {
   relay: Address;
   /** The relay's fingerprint, or a trust-on-first-use decision (RelayPinStore). */
   relayTrust: ExpectedPeer;
+  /**
+   * Further relays of the same cluster, in order: when the one in use dies the phone registers
+   * with the next, and calls go on (a direct call without a gap; a relayed one on the new relay).
+   */
+  fallbackRelays?: readonly { address: Address; trust: ExpectedPeer }[];
   bindHost?: string;
   bindPort?: number;
   /** STUN servers to use instead of the relay's own (none is contacted unless configured). */

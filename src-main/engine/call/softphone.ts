@@ -47,7 +47,13 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
     this.#endpoint = endpoint;
     this.#link = link;
     this.#directCalls = opts.directCalls ?? true;
-    link.on('registered', () => this.#setRelayState('registered'));
+    let registrations = 0;
+    link.on('registered', () => {
+      this.#setRelayState('registered');
+      // Registered again (this relay came back, or another took over): the relay may not know
+      // our calls in progress; name them, so it takes them over once the peers do too.
+      if (registrations++ > 0) this.#resumeCalls();
+    });
     link.on('disconnected', ({ reason, willRetry }) => {
       this.#setRelayState(willRetry ? 'reconnecting' : 'failed', reason);
       // Signals cannot reach the peer any more; calls still ringing cannot complete.
@@ -76,7 +82,12 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
       parseAcceptedSignal: () => null,
       pingIntervalMs: 200,
     });
-    const link = new RelayLink({ endpoint, relay: opts.relay, trust: opts.relayTrust });
+    const link = new RelayLink({
+      endpoint,
+      relay: opts.relay,
+      trust: opts.relayTrust,
+      fallbacks: opts.fallbackRelays,
+    });
     const phone = new SoftphoneEngine(opts, endpoint, link);
     try {
       await link.start();
@@ -88,6 +99,13 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
     if ((opts.portMapping ?? true) && !isLoopbackOrLinkLocal(opts.relay.host))
       phone.#startPortMapping();
     return phone;
+  }
+
+  #resumeCalls(): void {
+    const calls = [...this.#calls.values()]
+      .filter((c) => c.state === 'connected')
+      .map((c) => ({ callId: c.id, peer: c.peer }));
+    void this.#link.resume(calls).catch(() => undefined);
   }
 
   #startPortMapping(): void {
