@@ -2,7 +2,7 @@
 // saved corpus (bit flips, byte changes, inserts, deletes, splices, interesting values, JSON-aware
 // token swaps) and, one in eight, fresh fast-check bytes; it keeps inputs that reach new outcomes
 // (error kinds, lengths) as corpus. A crash is an exception the target does not allow; a hang is
-// an input that takes more than a second; both are saved to test/fuzz/crashes/ as reproducers
+// an input that takes more than a second of CPU; both are saved to test/fuzz/crashes/ as reproducers
 // (test/unit/fuzz-regressions.test.ts replays them). Prints, per target: inputs, crashes, hangs,
 // corpus size and the process's peak RSS; exits non-zero on any crash or hang.
 //
@@ -181,14 +181,16 @@ export function fuzzTarget(
       i % 8 === 7
         ? (fresh[i % fresh.length] as Uint8Array)
         : mutate(pool[rnd() % pool.length] as Uint8Array, pool, rnd);
-    const t0 = performance.now();
+    // CPU time, not wall time: on a loaded machine a descheduled input is not a hang.
+    const t0 = process.cpuUsage();
     let failure: string | null = null;
     try {
       target.run(input);
     } catch (e) {
       failure = e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e);
     }
-    const ms = performance.now() - t0;
+    const used = process.cpuUsage(t0);
+    const ms = (used.user + used.system) / 1000;
     report.inputs++;
     if (failure !== null || ms > HANG_MS) {
       if (failure !== null) report.crashes++;

@@ -53,13 +53,17 @@ describe('relay limits per connection', () => {
     try {
       await h.register();
       h.stopReading();
-      // Subscriptions of 1,000 fingerprints at 20/s, under the signal rate cap: each asks the
-      // relay for presence replies that this client never takes.
+      // Subscriptions of 1,000 fingerprints (65 kB) every 2.5 s, within the signal rate cap and
+      // the inbound byte budget: each asks for presence replies that this client never takes.
       const fps = Array.from({ length: 1000 }, fp);
       let peak = rss0;
-      const giveUpAt = Date.now() + 30_000;
+      const giveUpAt = Date.now() + 40_000;
+      let next = 0;
       while (!h.isClosed() && Date.now() < giveUpAt) {
-        void h.json({ t: 'subscribe', fingerprints: fps }).catch(() => undefined);
+        if (Date.now() >= next) {
+          void h.json({ t: 'subscribe', fingerprints: fps }).catch(() => undefined);
+          next = Date.now() + 2500;
+        }
         peak = Math.max(peak, rssBytes(relayPid()));
         await sleep(50);
       }
@@ -191,7 +195,7 @@ describe('relay limits per identity and address', () => {
         '--call-idle-timeout',
         '2',
         '--registration-timeout',
-        '2',
+        '4',
         '--signal-rate',
         '0.5',
         '--signal-burst',
@@ -261,7 +265,7 @@ describe('relay limits per identity and address', () => {
       const first = lurkers[challenged.indexOf(true)];
       assert.ok(first);
       void first.register().catch(() => undefined);
-      await first.waitFor((m) => m.t === 'error' && m.code === 'relay-full', 5000);
+      await first.waitFor((m) => m.t === 'error' && m.code === 'relay-full', 15_000);
       // The rest never register and are closed at the registration deadline.
       for (const [i, l] of lurkers.entries())
         if (challenged[i]) await within(l.closed, 10_000, 'the registration deadline');
