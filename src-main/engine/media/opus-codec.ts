@@ -1,16 +1,17 @@
 // Owns the Opus codec stages of the media pipeline: PCM frame -> Opus packet (with our own
 // discontinuous transmission) and Opus packet -> PCM frame (with concealment and comfort noise).
-// Everything here runs at 48 kHz mono through opusscript's WASM build. The opusscript quirks this
-// module hides (see FINDINGS.md): encode() wants a Buffer of little-endian bytes, an empty packet
-// conceals a fixed 60 ms, in-band FEC cannot be decoded, and a bad packet throws.
-import OpusScript from 'opusscript';
+// Everything here runs at 48 kHz mono through opusscript's WASM build (called by opus-wasm.ts, not
+// by opusscript's wrapper, which corrupts the heap). The quirks this module hides (FINDINGS.md):
+// encode() wants little-endian bytes, an empty packet conceals a fixed 60 ms, in-band FEC cannot
+// be decoded, and a bad packet throws.
+import { OpusWasmCodec } from './opus-wasm.ts';
 import { DEFAULT_TIER, PIPELINE_SAMPLE_RATE } from './quality-tiers.ts';
 import type { QualityTier } from './quality-tiers.ts';
 
 const OPUS_SET_COMPLEXITY = 4010;
 const OPUS_SET_SIGNAL = 4024;
 const OPUS_SIGNAL_VOICE = 3001;
-/** Largest frame one packet may decode to here. opusscript's output buffer holds 60 ms. */
+/** Largest frame one packet may decode to here: we never send more than 60 ms. */
 const MAX_PACKET_SAMPLES = 2880;
 /** RFC 6716: at most 1275 bytes per frame, and we never send more than one 60 ms frame. */
 const MAX_PACKET_BYTES = 1275 * 3;
@@ -217,7 +218,7 @@ export interface EncoderStats {
 }
 
 export class OpusEncoderStage {
-  private codec: OpusScript | null;
+  private codec: OpusWasmCodec | null;
   private currentTier: QualityTier;
   private readonly gate: DtxGate | null;
   private readonly counters: EncoderStats = {
@@ -229,9 +230,7 @@ export class OpusEncoderStage {
   };
 
   constructor(opts: OpusEncoderOptions = {}) {
-    this.codec = new OpusScript(PIPELINE_SAMPLE_RATE, 1, OpusScript.Application.VOIP, {
-      wasm: true,
-    });
+    this.codec = new OpusWasmCodec(PIPELINE_SAMPLE_RATE, 1, OpusWasmCodec.Application.VOIP);
     this.codec.encoderCTL(OPUS_SET_SIGNAL, OPUS_SIGNAL_VOICE);
     this.currentTier = opts.tier ?? DEFAULT_TIER;
     this.applyTier(this.currentTier);
@@ -303,7 +302,7 @@ export class OpusEncoderStage {
     codec.encoderCTL(OPUS_SET_COMPLEXITY, tier.complexity);
   }
 
-  private live(): OpusScript {
+  private live(): OpusWasmCodec {
     if (!this.codec) throw new Error('OpusEncoderStage used after close()');
     return this.codec;
   }
@@ -337,7 +336,7 @@ const CN_POLE = 0.6;
 const CN_UNIT_RMS = Math.sqrt(1 / 3) * Math.sqrt((1 - CN_POLE) / (1 + CN_POLE));
 
 export class OpusDecoderStage {
-  private codec: OpusScript | null;
+  private codec: OpusWasmCodec | null;
   private lastToc: number | null = null;
   private lastSamples: number;
   private dtx = false;
@@ -352,9 +351,7 @@ export class OpusDecoderStage {
   };
 
   constructor(opts: { frameSamples?: number } = {}) {
-    this.codec = new OpusScript(PIPELINE_SAMPLE_RATE, 1, OpusScript.Application.VOIP, {
-      wasm: true,
-    });
+    this.codec = new OpusWasmCodec(PIPELINE_SAMPLE_RATE, 1, OpusWasmCodec.Application.VOIP);
     this.lastSamples = opts.frameSamples ?? DEFAULT_TIER.frameSamples;
   }
 
