@@ -20,7 +20,7 @@ import type {
   Softphone,
   SoftphoneEvents,
 } from '../../src-main/engine/call/softphone-api.ts';
-import { TypedEmitter } from '../../src-main/engine/typed-emitter.ts';
+import { TypedEmitter } from '../../src-main/engine/base/typed-emitter.ts';
 import type { SoftphoneConfig } from '../../src-main/app/softphone-factory.ts';
 
 let callCounter = 0;

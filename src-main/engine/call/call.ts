@@ -17,7 +17,7 @@ import { KeyExchange, type SessionKeys } from '../media/key-exchange.ts';
 import { MediaReceiver, MediaSender, SLICE_SAMPLES } from '../media/media-pipeline.ts';
 import { QualityController, type QualityAction } from '../media/quality-controller.ts';
 import { DEFAULT_TIER, tierById } from '../media/quality-tiers.ts';
-import { TypedEmitter } from '../typed-emitter.ts';
+import { TypedEmitter } from '../base/typed-emitter.ts';
 import type { DirectAttempt } from '../nat/direct-connector.ts';
 import { CallStatsCollector, round } from './call-stats.ts';
 import { nextCallState, type CallEvent } from './call-state.ts';

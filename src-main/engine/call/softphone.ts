@@ -7,7 +7,7 @@ import type { Fingerprint } from '../../../src-shared/fingerprint.ts';
 import { prewarmMediaCodecs } from '../media/media-pipeline.ts';
 import { RelayLink, type MediaGrantInfo } from '../signaling/relay-link.ts';
 import { QuicEndpoint } from '../transport/endpoint.ts';
-import { TypedEmitter } from '../typed-emitter.ts';
+import { TypedEmitter } from '../base/typed-emitter.ts';
 import { Call, newCallId } from './call.ts';
 import { RelayMediaPath } from './relay-media-path.ts';
 import { DirectAttempt } from '../nat/direct-connector.ts';

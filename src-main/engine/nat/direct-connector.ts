@@ -19,7 +19,7 @@
 import type dgram from 'node:dgram';
 import type { Candidate, CallSignal } from '../../../src-shared/call-signals.ts';
 import type { Fingerprint } from '../../../src-shared/fingerprint.ts';
-import { TypedEmitter } from '../typed-emitter.ts';
+import { TypedEmitter } from '../base/typed-emitter.ts';
 import type { QuicEndpoint } from '../transport/endpoint.ts';
 import { PeerIdentityMismatchError, type Address } from '../transport/errors.ts';
 import type { PeerConnection } from '../transport/peer-connection.ts';

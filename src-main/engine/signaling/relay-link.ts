@@ -19,7 +19,7 @@ import {
   type ClientToRelay,
   type RelayToClient,
 } from '../../../src-shared/relay-protocol.ts';
-import { TypedEmitter } from '../typed-emitter.ts';
+import { TypedEmitter } from '../base/typed-emitter.ts';
 import type { ExpectedPeer, QuicEndpoint } from '../transport/endpoint.ts';
 import { PeerIdentityMismatchError, type Address } from '../transport/errors.ts';
 import type { PeerConnection } from '../transport/peer-connection.ts';

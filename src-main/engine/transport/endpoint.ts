@@ -11,7 +11,7 @@ import type { QUICConnection, QUICStream } from '@matrixai/quic';
 import type { Fingerprint } from '../../../src-shared/fingerprint.ts';
 import { identifyPeerCertificate, tlsCredentialsFor } from '../identity/certificate.ts';
 import type { Identity } from '../identity/identity.ts';
-import { TypedEmitter } from '../typed-emitter.ts';
+import { TypedEmitter } from '../base/typed-emitter.ts';
 import {
   DialAbortedError,
   DialTimeoutError,

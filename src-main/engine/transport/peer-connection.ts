@@ -11,7 +11,7 @@
 // - DATAGRAM frames: first byte 0x01 media, 0x02 ping, 0x03 pong.
 import type { QUICConnection, QUICStream } from '@matrixai/quic';
 import type { Fingerprint } from '../../../src-shared/fingerprint.ts';
-import { TypedEmitter } from '../typed-emitter.ts';
+import { TypedEmitter } from '../base/typed-emitter.ts';
 import {
   ConnectionClosedError,
   SendQueueFullError,
