@@ -11,8 +11,9 @@ import {
   STUN_BINDING_REQUEST,
   decodeStun,
   encodeBindingSuccess,
-} from '../engine/nat/stun-client.ts';
-import type { RemoteInfo } from '../engine/nat/stun-client.ts';
+  unmapIPv4,
+  type RemoteInfo,
+} from '../engine/nat/stun-message.ts';
 
 export type StunDropReason =
   | 'notStun'
@@ -41,14 +42,6 @@ export interface StunResponderOptions {
   /** Sources tracked at once; beyond that, new sources share one bucket (default 10 000). */
   maxSources?: number;
   now?: () => number;
-}
-
-// A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; the peer can only be reached on
-// its IPv4 address, so that is what it is told.
-function unmapV4(address: string): string {
-  const lower = address.toLowerCase();
-  if (lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4) return lower.slice(7);
-  return address;
 }
 
 export class StunResponder {
@@ -111,7 +104,8 @@ export class StunResponder {
     if ((msg.type & 0x0110) !== 0) return this.drop('notRequest');
     if (msg.type !== STUN_BINDING_REQUEST) return this.drop('notBinding');
     this.counters.requests++;
-    const address = typeof rinfo.address === 'string' ? unmapV4(rinfo.address) : '';
+    // A peer on a dual-stack socket is told its IPv4 address, the only one that reaches it.
+    const address = typeof rinfo.address === 'string' ? unmapIPv4(rinfo.address) : '';
     const family = isIP(address);
     const port = rinfo.port;
     if (family === 0 || !Number.isInteger(port) || port < 1 || port > 65535) {

@@ -9,12 +9,14 @@ import fc from 'fast-check';
 import {
   StunBindError,
   StunClient,
+  type StunTimers,
+} from '../../src-main/engine/nat/stun-client.ts';
+import {
   decodeStun,
   encodeBindingRequest,
   encodeBindingSuccess,
   isStunPacket,
-} from '../../src-main/engine/nat/stun-client.ts';
-import type { StunTimers } from '../../src-main/engine/nat/stun-client.ts';
+} from '../../src-main/engine/nat/stun-message.ts';
 import { StunResponder } from '../../src-main/relay/stun-responder.ts';
 
 class FakeClock implements StunTimers {

@@ -30,7 +30,8 @@ import {
   orderForDialing,
   serverReflexiveCandidate,
 } from './candidates.ts';
-import { StunClient, isStunPacket } from './stun-client.ts';
+import { StunClient } from './stun-client.ts';
+import { isStunPacket } from './stun-message.ts';
 
 export const DIRECT_BUDGET_MS = 3000;
 const DIAL_STAGGER_MS = 50;
