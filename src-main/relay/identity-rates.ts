@@ -2,7 +2,7 @@
 // refill a bucket. A bucket that has refilled while its identity holds no session is forgotten
 // by sweep(), so memory follows the identities seen within the last few seconds.
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
-import { TokenBucket } from '../engine/token-bucket.ts';
+import { TokenBucket } from '../engine/base/token-bucket.ts';
 
 export class IdentityRates {
   readonly #buckets = new Map<Fingerprint, TokenBucket>();

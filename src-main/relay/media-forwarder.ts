@@ -16,12 +16,14 @@ import {
   RELAY_FRAME_MAC_LEN,
   RELAY_KEY_LEN,
   RelayFrameType,
-  ReplayWindow,
   encodeRelayFrame,
   isFromClientType,
   parseRelayFrameHeader,
+  relayReplayWindow,
   verifyRelayFrameMac,
 } from '../engine/transport/relay-media-frame.ts';
+import type { ReplayWindow } from '../engine/media/replay-window.ts';
+import { TokenBucket } from '../engine/base/token-bucket.ts';
 
 export const DROP_REASONS = [
   'malformed',
@@ -109,10 +111,10 @@ export class MediaGrantError extends Error {
   }
 }
 
-interface Bucket {
-  packets: number;
-  bytes: number;
-  last: number;
+/** One identity's media budget, shared by all its allocations: both buckets must admit a frame. */
+interface Budget {
+  packets: TokenBucket;
+  bytes: TokenBucket;
   refs: number;
 }
 
@@ -137,7 +139,7 @@ interface Allocation {
   /** Next counter the relay uses on frames it sends to this party. */
   relayCounter: number;
   lastActivity: number;
-  bucket: Bucket;
+  budget: Budget;
   peer: Allocation | null;
   rxFrames: number;
   rxBytes: number;
@@ -170,7 +172,7 @@ export class MediaForwarder {
   private readonly random: (n: number) => Buffer;
   private readonly byChannel = new Map<number, Allocation>();
   private readonly byCall = new Map<string, Allocation[]>();
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly budgets = new Map<string, Budget>();
   private readonly drops = zeroDrops();
   private received = 0;
   private forwarded = 0;
@@ -263,12 +265,16 @@ export class MediaForwarder {
     if (key.length !== RELAY_KEY_LEN)
       throw new MediaGrantError('bad-argument', 'randomBytes returned a short key');
 
-    let bucket = this.buckets.get(partyFingerprint);
-    if (!bucket) {
-      bucket = { packets: this.capPackets, bytes: this.capBytes, last: this.now(), refs: 0 };
-      this.buckets.set(partyFingerprint, bucket);
+    let budget = this.budgets.get(partyFingerprint);
+    if (!budget) {
+      budget = {
+        packets: new TokenBucket(this.ratePackets, this.capPackets, this.now),
+        bytes: new TokenBucket(this.rateBytes, this.capBytes, this.now),
+        refs: 0,
+      };
+      this.budgets.set(partyFingerprint, budget);
     }
-    bucket.refs++;
+    budget.refs++;
 
     const alloc: Allocation = {
       callId,
@@ -277,11 +283,11 @@ export class MediaForwarder {
       isTrunk,
       channelId,
       key: Buffer.from(key),
-      window: new ReplayWindow(),
+      window: relayReplayWindow(),
       address: null,
       relayCounter: 0,
       lastActivity: this.now(),
-      bucket,
+      budget,
       peer: null,
       rxFrames: 0,
       rxBytes: 0,
@@ -308,8 +314,8 @@ export class MediaForwarder {
     for (const a of parties) {
       this.byChannel.delete(a.channelId);
       if (a.isTrunk) this.trunks--;
-      a.bucket.refs--;
-      if (a.bucket.refs <= 0) this.buckets.delete(a.fingerprint);
+      a.budget.refs--;
+      if (a.budget.refs <= 0) this.budgets.delete(a.fingerprint);
       a.peer = null;
     }
     this.byCall.delete(callId);
@@ -350,14 +356,14 @@ export class MediaForwarder {
       return this.drop('malformed', alloc);
     }
     // The window check is cheap and stale replays are the commonest junk: do it before the MAC.
-    if (!alloc.window.check(counter)) return this.drop('replay', alloc);
+    if (alloc.window.check(counter) !== 'ok') return this.drop('replay', alloc);
     if (!verifyRelayFrameMac(buf, alloc.key)) return this.drop('badMac', alloc);
 
     // Only the newest authentic frame moves the address: a delayed frame from before a NAT
     // rebinding must not pull the allocation back to a dead mapping. An on-path attacker who
     // races a copy of a fresh frame can hold the address only until the next genuine frame,
     // and gains nothing but end-to-end encrypted payload.
-    const newest = counter > alloc.window.highestSeen;
+    const newest = counter > alloc.window.highest;
     alloc.window.accept(counter);
     const t = this.now();
     alloc.lastActivity = t;
@@ -372,7 +378,7 @@ export class MediaForwarder {
     alloc.rxFrames++;
     alloc.rxBytes += buf.length;
 
-    if (!this.take(alloc.bucket, buf.length, t)) return this.drop('rateLimited', alloc);
+    if (!this.take(alloc.budget, buf.length, t)) return this.drop('rateLimited', alloc);
 
     if (type === RelayFrameType.ClientBind) {
       const to = alloc.address;
@@ -460,15 +466,9 @@ export class MediaForwarder {
     };
   }
 
-  private take(b: Bucket, bytes: number, t: number): boolean {
-    const dt = Math.max(0, t - b.last) / 1000;
-    b.last = Math.max(b.last, t);
-    b.packets = Math.min(this.capPackets, b.packets + dt * this.ratePackets);
-    b.bytes = Math.min(this.capBytes, b.bytes + dt * this.rateBytes);
-    if (b.packets < 1 || b.bytes < bytes) return false;
-    b.packets -= 1;
-    b.bytes -= bytes;
-    return true;
+  private take(b: Budget, bytes: number, t: number): boolean {
+    if (b.packets.available(t) < 1 || b.bytes.available(t) < bytes) return false;
+    return b.packets.take(1, t) && b.bytes.take(bytes, t);
   }
 
   private drop(reason: DropReason, alloc: Allocation | null): null {

@@ -22,7 +22,7 @@ import { verifySignature } from '../engine/identity/ed25519.ts';
 import type { Identity } from '../engine/identity/identity.ts';
 import { QuicEndpoint } from '../engine/transport/endpoint.ts';
 import type { PeerConnection } from '../engine/transport/peer-connection.ts';
-import type { TokenBucket } from '../engine/token-bucket.ts';
+import type { TokenBucket } from '../engine/base/token-bucket.ts';
 import { InboundBudget, type InboundBudgetLimits } from '../engine/transport/inbound-budget.ts';
 import { Admission, AdmissionTicket, addressKey, type AdmissionLimits } from './admission.ts';
 import { IdentityRates } from './identity-rates.ts';

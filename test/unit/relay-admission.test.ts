@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Admission, addressKey } from '../../src-main/relay/admission.ts';
 import { InboundBudget } from '../../src-main/engine/transport/inbound-budget.ts';
-import { TokenBucket } from '../../src-main/engine/token-bucket.ts';
+import { TokenBucket } from '../../src-main/engine/base/token-bucket.ts';
 
 describe('admission', () => {
   test('unregistered connections have their own pool, capped per address', () => {

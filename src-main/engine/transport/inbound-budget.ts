@@ -3,7 +3,7 @@
 // it is parsed and the handling time after; while any bucket is in debt it stops reading, so
 // QUIC flow control pushes back on the sender and a flood costs its sender, not us. Valid frames
 // count exactly like invalid ones.
-import { TokenBucket } from '../token-bucket.ts';
+import { TokenBucket } from '../base/token-bucket.ts';
 
 export interface InboundBudgetLimits {
   bytesPerSec: number;

@@ -1,6 +1,6 @@
 // Owns the wire format of relayed media (DESIGN.md "Relayed media"): the frames a client and the
-// relay exchange on the relay's STUN port, shared by both sides. Also owns the replay window and
-// a small client-side channel that frames, verifies and de-duplicates with one allocation key.
+// relay exchange on the relay's STUN port, shared by both sides. Also owns the size of their replay
+// window and a small client-side channel that frames, verifies and de-duplicates with one key.
 //
 // Layout (big-endian):
 //   0      type      1 byte, 0x18..0x1B
@@ -18,6 +18,7 @@
 // ChaCha20-Poly1305 tag over AAD ~4.9 us. An 8-byte tag is plenty for frames that live 20 ms and
 // whose payload is authenticated end to end anyway: the relay MAC only gates who may use the relay.
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { ReplayWindow } from '../media/replay-window.ts';
 
 export const RelayFrameType = {
   /** client -> relay: media payload to forward to the peer's allocation. */
@@ -162,52 +163,17 @@ export function decodeRelayFrame(buf: Buffer, key: Uint8Array): RelayFrameResult
   };
 }
 
-const WINDOW_WORDS = 8;
-const WINDOW_BITS = WINDOW_WORDS * 32;
 /**
- * How far behind the highest counter a frame may still arrive: 224 frames, 4.5 s of audio at
- * 50 frames/s. One word less than the ring, because the word holding the highest counter is
- * shared with counters a full ring behind it (cleared when the ring advanced into it).
+ * The replay window of relayed media, in bits of the ring (see media/replay-window.ts): it lets a
+ * frame arrive up to REPLAY_WINDOW_SIZE = 224 frames (4.5 s of audio at 50 frames/s) behind the
+ * highest counter seen, and keeps the relay's per-allocation state at 32 bytes.
  */
-export const REPLAY_WINDOW_SIZE = (WINDOW_WORDS - 1) * 32;
+export const RELAY_REPLAY_WINDOW_BITS = 256;
+export const REPLAY_WINDOW_SIZE = RELAY_REPLAY_WINDOW_BITS - 32;
 
-/**
- * Sliding anti-replay window over u32 counters (the ring-bitmap scheme of RFC 6479 / WireGuard).
- * Accepts each counter at most once, and nothing REPLAY_WINDOW_SIZE or more behind the highest.
- */
-export class ReplayWindow {
-  private readonly bits = new Uint32Array(WINDOW_WORDS);
-  private highest = -1;
-
-  /** The highest counter accepted so far, -1 before the first. */
-  get highestSeen(): number {
-    return this.highest;
-  }
-
-  /** Whether `counter` would be accepted, without recording it. */
-  check(counter: number): boolean {
-    if (!Number.isInteger(counter) || counter < 0 || counter > RELAY_COUNTER_MAX) return false;
-    if (counter > this.highest) return true;
-    if (this.highest - counter >= REPLAY_WINDOW_SIZE) return false;
-    const bit = counter % WINDOW_BITS;
-    return ((this.bits[bit >>> 5] as number) & (1 << (bit & 31))) === 0;
-  }
-
-  /** Records `counter` if acceptable; returns whether it was. Call only after the MAC verified. */
-  accept(counter: number): boolean {
-    if (!this.check(counter)) return false;
-    if (counter > this.highest) {
-      const oldWord = this.highest < 0 ? -1 : Math.floor(this.highest / 32);
-      const newWord = Math.floor(counter / 32);
-      const clear = Math.min(newWord - oldWord, WINDOW_WORDS);
-      for (let i = 1; i <= clear; i++) this.bits[(oldWord + i) % WINDOW_WORDS] = 0;
-      this.highest = counter;
-    }
-    const bit = counter % WINDOW_BITS;
-    const w = bit >>> 5;
-    this.bits[w] = (this.bits[w] as number) | (1 << (bit & 31));
-    return true;
-  }
+/** A fresh window for one allocation and direction (the relay's, or a client's). */
+export function relayReplayWindow(): ReplayWindow {
+  return new ReplayWindow(RELAY_REPLAY_WINDOW_BITS);
 }
 
 export type RelayChannelInput =
@@ -227,7 +193,7 @@ export class RelayMediaChannel {
   readonly channelId: number;
   private readonly key: Buffer;
   private counter = 0;
-  private readonly window = new ReplayWindow();
+  private readonly window = relayReplayWindow();
 
   constructor(channelId: number, key: Uint8Array) {
     if (key.length !== RELAY_KEY_LEN)
@@ -279,7 +245,7 @@ export class RelayMediaChannel {
     if (!isFromRelayType(f.type)) return { kind: 'drop', reason: 'wrong-direction' };
     if (f.type === RelayFrameType.RelayBindAck && f.payload.length !== 4)
       return { kind: 'drop', reason: 'bad-payload' };
-    if (!this.window.accept(f.counter)) return { kind: 'drop', reason: 'replay' };
+    if (this.window.accept(f.counter) !== 'ok') return { kind: 'drop', reason: 'replay' };
     if (f.type === RelayFrameType.RelayBindAck) {
       return { kind: 'bind-ack', echoedCounter: f.payload.readUInt32BE(0), counter: f.counter };
     }
