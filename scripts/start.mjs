@@ -30,7 +30,7 @@ const ALREADY_RUNNING_LINE = 'wzp:already-running';
 
 const say = (msg) => process.stdout.write(`wz-phone: ${msg}\n`);
 
-// The same rule as src-main/app/profile.ts (this script runs without TypeScript).
+// The same rule as src-main/desktop/profile.ts (this script runs without TypeScript).
 const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/;
 let profile = null;
 try {

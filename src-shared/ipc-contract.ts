@@ -55,6 +55,7 @@ export const RelaySettingsSchema = z.strictObject({
   address: HostPortSchema,
   fingerprint: FingerprintInputSchema,
 });
+export type RelaySettings = z.output<typeof RelaySettingsSchema>;
 
 export const AudioSettingsSchema = z.strictObject({
   inputDeviceId: z.string().max(512).nullable(),
@@ -261,6 +262,13 @@ export type IpcError = z.output<typeof IpcErrorSchema>;
 export type IpcResult<C extends CommandName> =
   { ok: true; result: CommandResult<C> } | { ok: false; error: IpcError };
 
+/** The response envelope as it crosses the process boundary (the result not yet checked). */
+export const ResponseSchema = z.union([
+  z.strictObject({ ok: z.literal(true), result: z.unknown() }),
+  z.strictObject({ ok: z.literal(false), error: IpcErrorSchema }),
+]);
+export type IpcResponse = z.output<typeof ResponseSchema>;
+
 /** The request envelope as it crosses the process boundary. */
 export const RequestSchema = z.strictObject({
   cmd: z.string().max(64),
@@ -294,12 +302,7 @@ export function parseRequest(raw: unknown): RequestParse {
 
 /** Validate a result on the receiving side (web transport, preload). */
 export function parseResponse<C extends CommandName>(cmd: C, raw: unknown): IpcResult<C> {
-  const env = z
-    .union([
-      z.strictObject({ ok: z.literal(true), result: z.unknown() }),
-      z.strictObject({ ok: z.literal(false), error: IpcErrorSchema }),
-    ])
-    .safeParse(raw);
+  const env = ResponseSchema.safeParse(raw);
   if (!env.success) {
     return { ok: false, error: { code: 'internal', message: 'malformed response from main' } };
   }

@@ -23,11 +23,12 @@ import {
   type CommandName,
   type Contact,
   type HistoryEntry,
-  type IpcError,
   type IpcEvent,
+  type IpcResponse,
   type IpcResult,
   type Notice,
   type ParsedRequest,
+  type RelaySettings,
   type RelayStateView,
   type Settings,
   type Snapshot,
@@ -40,6 +41,7 @@ import {
   type Softphone,
 } from '../engine/call/softphone-api.ts';
 import { AppError } from './app-error.ts';
+import type { IpcBackend } from './ipc-backend.ts';
 import * as contacts from './contacts.ts';
 import { loadJsonFile, writeJsonFileAtomic } from './json-file.ts';
 import { FileSeedStore, type SeedStore } from './seed-store.ts';
@@ -69,10 +71,6 @@ export interface AppServiceOptions {
    */
   prepareRelay?: (configured: RelaySettings | null) => Promise<RelaySettings | null>;
 }
-
-export type RelaySettings = NonNullable<Settings['relay']>;
-
-export type IpcResponse = { ok: true; result: unknown } | { ok: false; error: IpcError };
 
 export interface InvalidCounts {
   requests: number;
@@ -108,7 +106,7 @@ const silentLog: AppLogger = { info: () => {}, warn: () => {} };
 const RELAY_RETRY_FIRST_MS = 5_000;
 const RELAY_RETRY_MAX_MS = 60_000;
 
-export class AppService {
+export class AppService implements IpcBackend {
   readonly #opts: AppServiceOptions;
   readonly #now: () => number;
   readonly #randomId: () => string;

@@ -3,7 +3,7 @@
 // with a strict CSP, navigation and new windows refused, every IPC message checked for its
 // sender frame and validated against the contract, audio over a MessagePort, the identity seed
 // sealed with safeStorage where the platform has a secret store, and the tray. With no relay
-// configured it runs the built-in loopback relay (embedded-relay.ts) and makes it the user's.
+// configured it runs the built-in loopback relay (desktop/embedded-relay.ts) and makes it the user's.
 // `--profile NAME` (or WZP_PROFILE) runs a separate identity with its own data directory and
 // its own single-instance lock; the built-in relay stays with the default profile's directory.
 import {
@@ -29,10 +29,14 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { IPC_CHANNELS } from '../../src-shared/ipc-contract.ts';
 import { AppService } from '../app/app-service.ts';
-import { parseProfileName, profileDataDir, profileFromArgv } from '../app/profile.ts';
 import { FileSeedStore, type SecretCodec } from '../app/seed-store.ts';
 import type { SoftphoneFactory } from '../app/softphone-factory.ts';
-import { DEFAULT_EMBEDDED_RELAY_PORT, EmbeddedRelay, parseRelayPort } from './embedded-relay.ts';
+import {
+  DEFAULT_EMBEDDED_RELAY_PORT,
+  EmbeddedRelay,
+  parseRelayPort,
+} from '../desktop/embedded-relay.ts';
+import { parseProfileName, profileDataDir, profileFromArgv } from '../desktop/profile.ts';
 import {
   APP_SCHEME,
   APP_START_URL,

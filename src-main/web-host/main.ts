@@ -14,14 +14,14 @@ import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { AppService } from '../app/app-service.ts';
-import { InstanceLock } from '../app/instance-lock.ts';
-import { parseProfileName, profileDataDir } from '../app/profile.ts';
+import { InstanceLock } from '../desktop/instance-lock.ts';
+import { parseProfileName, profileDataDir } from '../desktop/profile.ts';
 import { isSoftphoneFactoryModule } from '../app/softphone-factory.ts';
 import {
   DEFAULT_EMBEDDED_RELAY_PORT,
   EmbeddedRelay,
   parseRelayPort,
-} from '../electron/embedded-relay.ts';
+} from '../desktop/embedded-relay.ts';
 import { DEFAULT_RENDERER_DIR } from './web-app.ts';
 import { startWebHost, type WebHost } from './web-host.ts';
 

@@ -14,16 +14,7 @@ import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { z } from 'zod';
-import type { IpcEvent } from '../../src-shared/ipc-contract.ts';
-import type { IpcResponse } from '../app/app-service.ts';
-
-/** What the web host needs from the application (AppService provides it). */
-export interface IpcBackend {
-  handleRequest(raw: unknown): Promise<IpcResponse>;
-  handleAudioIn(raw: unknown): void;
-  onEvent(listener: (e: IpcEvent) => void): () => void;
-  onAudioOut(listener: (frame: ArrayBuffer) => void): () => void;
-}
+import type { IpcBackend } from '../app/ipc-backend.ts';
 
 export interface WebHostOptions {
   backend: IpcBackend;

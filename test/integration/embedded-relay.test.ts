@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { AppService } from '../../src-main/app/app-service.ts';
 import { createSoftphone } from '../../src-main/app/engine-factory.ts';
-import { EmbeddedRelay, RELAY_IDENTITY_FILE } from '../../src-main/electron/embedded-relay.ts';
+import { EmbeddedRelay, RELAY_IDENTITY_FILE } from '../../src-main/desktop/embedded-relay.ts';
 import { fingerprintToText } from '../../src-shared/fingerprint.ts';
 import { parseHostPort } from '../../src-shared/relay-protocol.ts';
 

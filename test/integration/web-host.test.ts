@@ -13,11 +13,10 @@ import {
   startWebHost,
   WS_PROTOCOL,
   WS_TOKEN_PROTOCOL_PREFIX,
-  type IpcBackend,
   type WebHost,
 } from '../../src-main/web-host/web-host.ts';
-import type { IpcEvent } from '../../src-shared/ipc-contract.ts';
-import type { IpcResponse } from '../../src-main/app/app-service.ts';
+import type { IpcEvent, IpcResponse } from '../../src-shared/ipc-contract.ts';
+import type { IpcBackend } from '../../src-main/app/ipc-backend.ts';
 
 class StubBackend implements IpcBackend {
   requests: unknown[] = [];

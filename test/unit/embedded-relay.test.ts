@@ -8,17 +8,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { AppService, type RelaySettings } from '../../src-main/app/app-service.ts';
+import { AppService } from '../../src-main/app/app-service.ts';
 import { MemorySeedStore } from '../../src-main/app/seed-store.ts';
 import type { SoftphoneConfig } from '../../src-main/app/softphone-factory.ts';
 import {
   loadOrCreateRelayIdentity,
   parseRelayPort,
   planEmbeddedRelay,
-} from '../../src-main/electron/embedded-relay.ts';
+} from '../../src-main/desktop/embedded-relay.ts';
 import { Identity } from '../../src-main/engine/identity/identity.ts';
 import { fingerprintToText, type Fingerprint } from '../../src-shared/fingerprint.ts';
-import type { IpcEvent } from '../../src-shared/ipc-contract.ts';
+import type { IpcEvent, RelaySettings } from '../../src-shared/ipc-contract.ts';
 import { FakeSoftphone } from '../support/fake-softphone.ts';
 
 const newFp = (): Fingerprint => fingerprintToText(randomBytes(32));

@@ -7,8 +7,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InstanceLock, processAlive } from '../../src-main/app/instance-lock.ts';
-import { parseProfileName, profileDataDir, profileFromArgv } from '../../src-main/app/profile.ts';
+import { InstanceLock, processAlive } from '../../src-main/desktop/instance-lock.ts';
+import {
+  parseProfileName,
+  profileDataDir,
+  profileFromArgv,
+} from '../../src-main/desktop/profile.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'wzp-lock-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -4,7 +4,7 @@
 // publishes are dropped and counted (a signal hours late is worse than none) and requests fail
 // at once, so the relay degrades to serving its own clients instead of waiting on NATS.
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { TypedEmitter } from '../../engine/typed-emitter.ts';
+import { TypedEmitter } from '../../engine/base/typed-emitter.ts';
 
 export type NatsLinkEvents = {
   up: [{ server: string; first: boolean }];

@@ -4,20 +4,21 @@
 // 0600 on first use). The host hands `prepare` to the AppService, which saves what it returns as
 // the user's relay; on later starts the relay runs again whenever the configured relay is this
 // one (same fingerprint), on the same port when it is free. A relay the user chose elsewhere is
-// left alone. Pure Node: no `electron` import, so the web host shares it.
+// left alone. Both desktop hosts run it, so it lives in desktop/ (no `electron` import).
 // One per machine user: every profile (profile.ts) gives the default profile's data directory
 // here, and `relay.lock` there names the running one. A profile that starts while another runs
 // the relay uses that one (so two profiles can call each other), and takes it over on the same
 // port when its owner quits.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { pino, type Logger } from 'pino';
+import { pino } from 'pino';
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
 import { parseHostPort } from '../../src-shared/relay-protocol.ts';
-import type { RelaySettings } from '../app/app-service.ts';
-import { InstanceLock, processAlive } from '../app/instance-lock.ts';
+import type { RelaySettings } from '../../src-shared/ipc-contract.ts';
+import type { Logger } from '../engine/base/logger.ts';
 import { Identity, loadIdentity, saveIdentity } from '../engine/call/softphone-api.ts';
 import { RelayServer } from '../relay/relay-server.ts';
+import { InstanceLock, processAlive } from './instance-lock.ts';
 
 export const RELAY_IDENTITY_FILE = 'relay-identity.json';
 export const RELAY_LOCK_FILE = 'relay.lock';
