@@ -6,7 +6,6 @@
 // (RelayState's NATS backend) the other party may be on another relay: signals are routed to it
 // through the state, and the call's media crosses between the two relays' UDP planes on a trunk.
 import { randomBytes } from 'node:crypto';
-import type { Logger } from 'pino';
 import type { CallId, CallSignal, HangupReason } from '../../src-shared/call-signals.ts';
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
 import {
@@ -18,6 +17,7 @@ import {
   type ClientToRelay,
   type RelayToClient,
 } from '../../src-shared/relay-protocol.ts';
+import type { Logger } from '../engine/base/logger.ts';
 import { verifySignature } from '../engine/identity/ed25519.ts';
 import type { Identity } from '../engine/identity/identity.ts';
 import { QuicEndpoint } from '../engine/transport/endpoint.ts';
