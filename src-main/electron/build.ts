@@ -30,7 +30,7 @@ await build({
 
 await build({
   absWorkingDir: root,
-  entryPoints: { preload: 'src-main/electron/preload.ts' },
+  entryPoints: { preload: 'src-main/electron/preload/preload.ts' },
   outdir,
   outExtension: { '.js': '.cjs' },
   bundle: true,

@@ -18,7 +18,7 @@ import {
   createPreloadApi,
   type PortLike,
   type PreloadBridge,
-} from '../../src-main/electron/preload-api.ts';
+} from '../../src-main/electron/preload/preload-api.ts';
 import {
   TrayController,
   presenceOf,
@@ -134,7 +134,7 @@ describe('preload API', () => {
     for (const v of [api.invoke, api.on, api.audio.send, api.audio.onFrame])
       assert.equal(typeof v, 'function');
     const src = readFileSync(
-      join(import.meta.dirname, '../../src-main/electron/preload.ts'),
+      join(import.meta.dirname, '../../src-main/electron/preload/preload.ts'),
       'utf8',
     );
     assert.equal(src.match(/exposeInMainWorld\(/g)?.length, 1, 'one exposure');

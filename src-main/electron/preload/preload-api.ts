@@ -14,7 +14,7 @@ import {
   type EventPayload,
   type IpcResult,
   type WzpApi,
-} from '../../src-shared/ipc-contract.ts';
+} from '../../../src-shared/ipc-contract.ts';
 
 export interface PortLike {
   postMessage(data: unknown): void;
