@@ -5,6 +5,7 @@
 // bookkeeping: the endpoint asks at accept time, the relay promotes on registration, and the
 // endpoint releases when the connection ends.
 import { isIP } from 'node:net';
+import { unmapIPv4 } from '../engine/transport/ip-address.ts';
 import type { ConnectionTicket } from '../engine/transport/peer-connection.ts';
 
 export interface AdmissionLimits {
@@ -120,8 +121,7 @@ export class Admission {
  * socket as ::ffff:a.b.c.d), or the /64 of an IPv6 address, which one host holds whole.
  */
 export function addressKey(host: string): string {
-  const lower = host.toLowerCase();
-  if (lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4) return lower.slice(7);
+  const lower = unmapIPv4(host).toLowerCase();
   if (isIP(lower) !== 6) return lower;
   const [head = '', tail = ''] = lower.split('::');
   const left = head === '' ? [] : head.split(':');

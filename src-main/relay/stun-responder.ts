@@ -5,15 +5,15 @@
 // that answers everything reflects traffic at whoever the spoofer names. Each source (IPv4
 // address or IPv6 /64) gets a small bucket; answers are at most 1.6 times the request's size.
 import { isIP } from 'node:net';
-import { TokenBucket } from '../engine/token-bucket.ts';
+import { TokenBucket } from '../engine/base/token-bucket.ts';
 import { addressKey } from './admission.ts';
 import {
   STUN_BINDING_REQUEST,
   decodeStun,
   encodeBindingSuccess,
-  unmapIPv4,
   type RemoteInfo,
 } from '../engine/nat/stun-message.ts';
+import { unmapIPv4 } from '../engine/transport/ip-address.ts';
 
 export type StunDropReason =
   | 'notStun'

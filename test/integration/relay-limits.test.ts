@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { encodeBindingRequest } from '../../src-main/engine/nat/stun-client.ts';
+import { encodeBindingRequest } from '../../src-main/engine/nat/stun-message.ts';
 import { Identity } from '../../src-main/engine/identity/identity.ts';
 import { newCallId } from '../../src-main/engine/call/call.ts';
 import { encodeFrame } from '../../src-main/engine/transport/signal-framing.ts';

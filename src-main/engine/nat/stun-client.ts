@@ -7,10 +7,10 @@ import {
   STUN_BINDING_REQUEST,
   decodeStun,
   encodeBindingRequest,
-  unmapIPv4,
   type RemoteInfo,
   type StunMappedAddress,
 } from './stun-message.ts';
+import { unmapIPv4 } from '../transport/ip-address.ts';
 export type StunBindErrorKind =
   'timeout' | 'error-response' | 'bad-response' | 'aborted' | 'send-failed' | 'closed';
 

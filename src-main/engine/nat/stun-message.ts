@@ -143,12 +143,3 @@ export interface RemoteInfo {
   address: string;
   port: number;
 }
-
-/**
- * A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; such a peer is reachable, and
- * compares equal, only as its IPv4 address. Other addresses are returned as they are.
- */
-export function unmapIPv4(address: string): string {
-  const lower = address.toLowerCase();
-  return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4 ? lower.slice(7) : address;
-}
