@@ -4,7 +4,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { z } from 'zod';
-import { FileInputError, readBoundedFile } from '../engine/bounded-file.ts';
+import { FileInputError, readBoundedFile } from '../engine/base/bounded-file.ts';
 
 export type LoadResult<T> =
   | { kind: 'ok'; value: T }

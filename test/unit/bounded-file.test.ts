@@ -8,7 +8,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { FileInputError, readBoundedFile } from '../../src-main/engine/bounded-file.ts';
+import { FileInputError, readBoundedFile } from '../../src-main/engine/base/bounded-file.ts';
 import { IdentityError, loadIdentity } from '../../src-main/engine/identity/identity.ts';
 import {
   checkWavTarget,

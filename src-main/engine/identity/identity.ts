@@ -6,7 +6,7 @@ import { closeSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs
 import { sha256 } from '@noble/hashes/sha2.js';
 import { z } from 'zod';
 import { fingerprintToText, type Fingerprint } from '../../../src-shared/fingerprint.ts';
-import { FileInputError, openBoundedFile } from '../bounded-file.ts';
+import { FileInputError, openBoundedFile } from '../base/bounded-file.ts';
 import { publicKeyFromSeed, signWithSeed } from './ed25519.ts';
 
 export const SEED_BYTES = 32;

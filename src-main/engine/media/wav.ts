@@ -13,7 +13,7 @@ import {
   writeSync,
 } from 'node:fs';
 import wavefile from 'wavefile';
-import { FileInputError, readBoundedFile } from '../bounded-file.ts';
+import { FileInputError, readBoundedFile } from '../base/bounded-file.ts';
 import { PIPELINE_SAMPLE_RATE } from './quality-tiers.ts';
 import { resample } from './resampler.ts';
 

@@ -2,7 +2,7 @@
 // shows; from then on another identity at that address is an error (DESIGN.md: a change is an
 // error, not a prompt to click through). Pins live in a small JSON file written atomically.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { FileInputError, readBoundedFile } from '../bounded-file.ts';
+import { FileInputError, readBoundedFile } from '../base/bounded-file.ts';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { parseFingerprint, type Fingerprint } from '../../../src-shared/fingerprint.ts';

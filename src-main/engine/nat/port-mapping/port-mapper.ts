@@ -5,7 +5,7 @@
 // the router is slow, silent or refuses (the call itself always starts on the relay).
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
-import { TypedEmitter } from '../../typed-emitter.ts';
+import { TypedEmitter } from '../../base/typed-emitter.ts';
 import { findDefaultGateway } from './default-gateway.ts';
 import {
   PcpClient,
