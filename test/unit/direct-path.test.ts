@@ -17,7 +17,7 @@ import type {
   DirectResult,
 } from '../../src-main/engine/nat/direct-connector.ts';
 import type { CloseInfo } from '../../src-main/engine/transport/peer-connection.ts';
-import { TypedEmitter } from '../../src-main/engine/typed-emitter.ts';
+import { TypedEmitter } from '../../src-main/engine/base/typed-emitter.ts';
 import { FakeScheduler } from '../support/fake-scheduler.ts';
 
 class FakeConnection extends TypedEmitter<{ media: [Uint8Array]; closed: [CloseInfo] }> {
