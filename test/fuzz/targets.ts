@@ -16,7 +16,7 @@ import {
 } from '../../src-main/engine/transport/relay-media-frame.ts';
 import { MediaForwarder } from '../../src-main/relay/media-forwarder.ts';
 import { StunResponder } from '../../src-main/relay/stun-responder.ts';
-import { decodeStun, encodeBindingRequest } from '../../src-main/engine/nat/stun-client.ts';
+import { decodeStun, encodeBindingRequest } from '../../src-main/engine/nat/stun-message.ts';
 import { KeyExchange, keyShareFromWire } from '../../src-main/engine/media/key-exchange.ts';
 import {
   DEFAULT_SETTINGS,
