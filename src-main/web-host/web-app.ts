@@ -4,7 +4,8 @@
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { AppService, type AppLogger } from '../app/app-service.ts';
+import type { AppLogger } from '../app/app-events.ts';
+import { AppService } from '../app/app-service.ts';
 import type { SeedStore } from '../app/seed-store.ts';
 import type { SoftphoneFactory } from '../app/softphone-factory.ts';
 import { startWebHost, type WebHost } from './web-host.ts';
