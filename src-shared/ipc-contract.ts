@@ -416,10 +416,3 @@ export interface WzpApi {
     onFrame(handler: (frame: ArrayBuffer) => void): () => void;
   };
 }
-
-/** Electron IPC channel names (one place, as in Mattermost desktop). */
-export const IPC_CHANNELS = {
-  invoke: 'wzp:invoke',
-  event: 'wzp:event',
-  audioPort: 'wzp:audio-port',
-} as const;

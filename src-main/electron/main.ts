@@ -27,7 +27,7 @@ import {
 } from 'electron';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { IPC_CHANNELS } from '../../src-shared/ipc-contract.ts';
+import { IPC_CHANNELS } from '../../src-shared/ipc-envelope.ts';
 import { AppService } from '../app/app-service.ts';
 import { FileSeedStore, type SecretCodec } from '../app/seed-store.ts';
 import type { SoftphoneFactory } from '../app/softphone-factory.ts';

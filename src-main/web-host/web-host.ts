@@ -13,7 +13,15 @@ import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { z } from 'zod';
+import {
+  WS_PATH,
+  WS_PROTOCOL,
+  WS_TOKEN_PROTOCOL_PREFIX,
+  WsRequestSchema,
+  parseWsText,
+  wsEvent,
+  wsResponse,
+} from '../../src-shared/ipc-envelope.ts';
 import type { IpcBackend } from '../app/ipc-backend.ts';
 
 export interface WebHostOptions {
@@ -43,9 +51,6 @@ export interface WebHost {
   close(): Promise<void>;
 }
 
-export const WS_PATH = '/ipc';
-export const WS_PROTOCOL = 'wzp.v1';
-export const WS_TOKEN_PROTOCOL_PREFIX = 'wzp.token.';
 const MAX_WS_MESSAGE = 64 * 1024;
 const MAX_BUFFERED = 256 * 1024;
 
@@ -75,17 +80,6 @@ const MIME: Record<string, string> = {
   '.wav': 'audio/wav',
   '.woff2': 'font/woff2',
 };
-
-const ClientMessageSchema = z.strictObject({
-  t: z.literal('req'),
-  id: z
-    .number()
-    .int()
-    .min(0)
-    .max(2 ** 31),
-  cmd: z.string().max(64),
-  args: z.unknown(),
-});
 
 function tokenEquals(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -218,7 +212,7 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
   function attach(ws: WebSocket): void {
     client = ws;
     const offEvent = opts.backend.onEvent((e) => {
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ t: 'evt', ...e }));
+      if (ws.readyState === ws.OPEN) ws.send(wsEvent(e));
     });
     const offAudio = opts.backend.onAudioOut((frame) => {
       if (ws.readyState !== ws.OPEN) return;
@@ -234,21 +228,14 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
         opts.backend.handleAudioIn(buf);
         return;
       }
-      let msg: unknown;
-      try {
-        msg = JSON.parse(data.toString());
-      } catch {
+      const req = parseWsText(data.toString(), WsRequestSchema);
+      if (req === null) {
         counters.invalidMessages++;
         return;
       }
-      const parsed = ClientMessageSchema.safeParse(msg);
-      if (!parsed.success) {
-        counters.invalidMessages++;
-        return;
-      }
-      const { id, cmd, args } = parsed.data;
+      const { id, cmd, args } = req;
       void opts.backend.handleRequest({ cmd, args }).then((response) => {
-        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ t: 'res', id, response }));
+        if (ws.readyState === ws.OPEN) ws.send(wsResponse(id, response));
       });
     });
     ws.on('error', () => {});

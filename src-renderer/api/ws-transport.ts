@@ -1,19 +1,16 @@
-// The WzpApi over the web host's WebSocket: requests as JSON with ids, events pushed as JSON,
-// audio frames as binary messages. Every response and event is checked against the contract
-// before the UI sees it. The token comes from the page URL's fragment (never sent in a request
-// line) as a subprotocol; without one the HttpOnly cookie from the first load authenticates.
+// The WzpApi over the web host's WebSocket: the shared IPC client (src-shared/ipc-client.ts)
+// on a link that matches responses to requests by id, takes events as they come, and carries
+// audio frames as binary messages; the messages are the envelope of src-shared/ipc-envelope.ts.
+// The token comes from the page URL's fragment (never sent in a request line) as a subprotocol.
+import { createIpcClient } from '../../src-shared/ipc-client.ts';
+import type { IpcResponse, WzpApi } from '../../src-shared/ipc-contract.ts';
 import {
-  parseEvent,
-  parseResponse,
-  type CommandName,
-  type EventName,
-  type EventPayload,
-  type IpcResult,
-  type WzpApi,
-} from '../../src-shared/ipc-contract.ts';
-
-export const WS_PROTOCOL = 'wzp.v1';
-export const WS_TOKEN_PROTOCOL_PREFIX = 'wzp.token.';
+  WS_PROTOCOL,
+  WS_TOKEN_PROTOCOL_PREFIX,
+  WsHostMessageSchema,
+  parseWsText,
+  wsRequest,
+} from '../../src-shared/ipc-envelope.ts';
 
 export interface WsLike {
   binaryType: string;
@@ -35,6 +32,10 @@ export interface WsApi extends WzpApi {
 
 const OPEN = 1;
 
+function appError(message: string): IpcResponse {
+  return { ok: false, error: { code: 'internal', message } };
+}
+
 export function createWsApi(
   url: string,
   token: string | null,
@@ -45,107 +46,47 @@ export function createWsApi(
   const ws = makeSocket(url, protocols);
   ws.binaryType = 'arraybuffer';
   let nextId = 1;
-  let invalid = 0;
-  const pending = new Map<
-    number,
-    { cmd: CommandName; resolve: (r: IpcResult<CommandName>) => void }
-  >();
-  const handlers = new Map<EventName, Set<(p: never) => void>>();
-  const audioHandlers = new Set<(f: ArrayBuffer) => void>();
+  const pending = new Map<number, (response: unknown) => void>();
   const connHandlers = new Set<(up: boolean) => void>();
 
+  const client = createIpcClient({
+    request: (req) => {
+      if (ws.readyState !== OPEN) return Promise.resolve(appError('not connected to the app'));
+      const id = nextId++;
+      return new Promise((resolve) => {
+        pending.set(id, resolve);
+        ws.send(wsRequest(id, req));
+      });
+    },
+    sendAudio: (frame) => {
+      if (ws.readyState === OPEN) ws.send(frame);
+    },
+  });
+
   function failAll(): void {
-    for (const [, p] of pending)
-      p.resolve({ ok: false, error: { code: 'internal', message: 'disconnected from the app' } });
+    for (const [, resolve] of pending) resolve(appError('disconnected from the app'));
     pending.clear();
   }
 
   ws.onmessage = (ev) => {
-    if (ev.data instanceof ArrayBuffer) {
-      for (const h of audioHandlers) h(ev.data);
-      return;
-    }
-    if (typeof ev.data !== 'string' || ev.data.length > 4_000_000) {
-      invalid++;
-      return;
-    }
-    let msg: unknown;
-    try {
-      msg = JSON.parse(ev.data);
-    } catch {
-      invalid++;
-      return;
-    }
-    if (typeof msg !== 'object' || msg === null) {
-      invalid++;
-      return;
-    }
-    const m = msg as {
-      t?: unknown;
-      id?: unknown;
-      response?: unknown;
-      event?: unknown;
-      payload?: unknown;
-    };
-    if (m.t === 'res' && typeof m.id === 'number') {
-      const p = pending.get(m.id);
-      if (!p) {
-        invalid++;
-        return;
-      }
-      pending.delete(m.id);
-      p.resolve(parseResponse(p.cmd, m.response));
-      return;
-    }
-    if (m.t === 'evt') {
-      const e = parseEvent({ event: m.event, payload: m.payload });
-      if (!e) {
-        invalid++;
-        return;
-      }
-      const payload = e.payload;
-      for (const h of handlers.get(e.event) ?? []) (h as (p: typeof payload) => void)(payload);
-      return;
-    }
-    invalid++;
+    if (ev.data instanceof ArrayBuffer) return client.receiveAudio(ev.data);
+    const m = typeof ev.data === 'string' ? parseWsText(ev.data, WsHostMessageSchema) : null;
+    if (m === null) return client.countInvalid();
+    if (m.t === 'evt') return client.receiveEvent({ event: m.event, payload: m.payload });
+    const resolve = pending.get(m.id);
+    if (!resolve) return client.countInvalid();
+    pending.delete(m.id);
+    resolve(m.response);
   };
 
   const api: WsApi = {
-    invoke<C extends CommandName>(cmd: C, args: unknown): Promise<IpcResult<C>> {
-      if (ws.readyState !== OPEN) {
-        return Promise.resolve({
-          ok: false,
-          error: { code: 'internal', message: 'not connected to the app' },
-        });
-      }
-      const id = nextId++;
-      return new Promise((resolve) => {
-        pending.set(id, { cmd, resolve: resolve as (r: IpcResult<CommandName>) => void });
-        ws.send(JSON.stringify({ t: 'req', id, cmd, args }));
-      });
-    },
-    on<E extends EventName>(event: E, handler: (payload: EventPayload<E>) => void): () => void {
-      let set = handlers.get(event);
-      if (!set) handlers.set(event, (set = new Set()));
-      const h = handler as (p: never) => void;
-      set.add(h);
-      return () => set.delete(h);
-    },
-    audio: {
-      send(frame: ArrayBuffer) {
-        if (ws.readyState === OPEN) ws.send(frame);
-      },
-      onFrame(handler) {
-        audioHandlers.add(handler);
-        return () => audioHandlers.delete(handler);
-      },
-    },
+    ...client.api,
     onConnectionChange(handler) {
       connHandlers.add(handler);
       return () => connHandlers.delete(handler);
     },
     close: () => ws.close(),
-    invalidMessages: () => invalid,
+    invalidMessages: () => client.invalidMessages(),
   };
 
   return new Promise((resolve, reject) => {

@@ -9,12 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { WebSocket } from 'ws';
-import {
-  startWebHost,
-  WS_PROTOCOL,
-  WS_TOKEN_PROTOCOL_PREFIX,
-  type WebHost,
-} from '../../src-main/web-host/web-host.ts';
+import { startWebHost, type WebHost } from '../../src-main/web-host/web-host.ts';
+import { WS_PROTOCOL, WS_TOKEN_PROTOCOL_PREFIX } from '../../src-shared/ipc-envelope.ts';
 import type { IpcEvent, IpcResponse } from '../../src-shared/ipc-contract.ts';
 import type { IpcBackend } from '../../src-main/app/ipc-backend.ts';
 

@@ -29,12 +29,12 @@ import {
 import {
   AUDIO_FRAME_BYTES,
   DEFAULT_SETTINGS,
-  IPC_CHANNELS,
   encodeAudioFrame,
   type CallView,
   type Snapshot,
 } from '../../src-shared/ipc-contract.ts';
 import { fingerprintToText } from '../../src-shared/fingerprint.ts';
+import { IPC_CHANNELS } from '../../src-shared/ipc-envelope.ts';
 
 describe('security rules', () => {
   test('app:// maps into the renderer directory only', () => {

@@ -31,6 +31,7 @@ import {
 import { FrameChunker, LinearResampler, floatToInt16 } from '../../src-renderer/audio/resample.ts';
 import { readQrPixels } from '../../src-renderer/qr/qr.ts';
 import {
+  AUDIO_FRAME_BYTES,
   DEFAULT_SETTINGS,
   type CallView,
   type CommandName,
@@ -400,8 +401,10 @@ describe('WebSocket transport', () => {
 
     const frames: ArrayBuffer[] = [];
     api.audio.onFrame((f) => frames.push(f));
+    s.onmessage?.({ data: new ArrayBuffer(AUDIO_FRAME_BYTES) });
     s.onmessage?.({ data: new ArrayBuffer(8) });
-    assert.equal(frames.length, 1);
+    assert.equal(frames.length, 1, 'only whole frames reach the player');
+    assert.equal(api.invalidMessages() - before, 4);
 
     const r3 = api.invoke('clearHistory', {});
     s.close();

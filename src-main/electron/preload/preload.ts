@@ -1,7 +1,7 @@
 // The sandboxed preload: exposes the typed API (and nothing else) as window.wzp. Bundled into one
 // CommonJS file by build.ts, because a sandboxed preload cannot load other modules.
 import { contextBridge, ipcRenderer } from 'electron';
-import { IPC_CHANNELS } from '../../../src-shared/ipc-contract.ts';
+import { IPC_CHANNELS } from '../../../src-shared/ipc-envelope.ts';
 import { createPreloadApi } from './preload-api.ts';
 
 const api = createPreloadApi({
