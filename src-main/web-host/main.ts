@@ -13,7 +13,6 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { pathToFileURL, fileURLToPath } from 'node:url';
-import { AppService } from '../app/app-service.ts';
 import { InstanceLock } from '../desktop/instance-lock.ts';
 import { parseProfileName, profileDataDir } from '../desktop/profile.ts';
 import { isSoftphoneFactoryModule } from '../app/softphone-factory.ts';
@@ -22,8 +21,7 @@ import {
   EmbeddedRelay,
   parseRelayPort,
 } from '../desktop/embedded-relay.ts';
-import { DEFAULT_RENDERER_DIR } from './web-app.ts';
-import { startWebHost, type WebHost } from './web-host.ts';
+import { DEFAULT_RENDERER_DIR, startWebApp, type WebApp } from './web-app.ts';
 
 const ENGINE_FACTORY = resolve(
   fileURLToPath(new URL('.', import.meta.url)),
@@ -94,29 +92,25 @@ const mod: unknown = await import(pathToFileURL(modulePath).href);
 if (!isSoftphoneFactoryModule(mod)) fail(`${modulePath} does not export createSoftphone`);
 
 const rendererDir = values['renderer-dir'] ? resolve(values['renderer-dir']) : DEFAULT_RENDERER_DIR;
-if (!existsSync(join(rendererDir, 'index.html'))) {
-  fail(`no built renderer in ${rendererDir}: run "npm run build:renderer" first`);
-}
 const log = { info: () => {}, warn: (m: string) => process.stderr.write(`wzp web: ${m}\n`) };
 const relay = values['no-embedded-relay']
   ? null
   : new EmbeddedRelay({ dataDir: defaultDataDir, defaultPort: relayPort });
-const app = new AppService({
-  dataDir,
-  softphoneFactory: mod.createSoftphone,
-  log,
-  ...(relay ? { prepareRelay: relay.prepare } : {}),
-});
-let host: WebHost;
+let web: WebApp;
 try {
-  await app.start();
-  host = await startWebHost({ backend: app, rendererDir, port, log });
+  web = await startWebApp({
+    dataDir,
+    softphoneFactory: mod.createSoftphone,
+    rendererDir,
+    port,
+    log,
+    ...(relay ? { relay } : {}),
+  });
 } catch (e) {
-  await app.close().catch(() => {});
-  await relay?.close().catch(() => {});
   lock.release();
   fail((e as Error).message);
 }
+const { host } = web;
 lock.update({ url: host.url });
 
 const builtIn = relay?.info ?? null;
@@ -156,10 +150,8 @@ let stopping = false;
 const stop = (): void => {
   if (stopping) return;
   stopping = true;
-  void host
+  void web
     .close()
-    .then(() => app.close())
-    .then(() => relay?.close())
     .then(() => lock.release())
     .catch((e: unknown) => log.warn(`while stopping: ${String(e)}`))
     .finally(() => process.exit(0));

@@ -1,6 +1,6 @@
-// One call to bring up the whole web-hosted app: an AppService on a data directory with the
-// given Softphone factory, served by the web host. Tests use this with a fake factory today and
-// with the engine's real factory for two-party call tests.
+// The one composition of the web-hosted app, for its users (`npm run web`, main.ts) and its
+// tests alike: an AppService on a data directory with the given Softphone factory, optionally
+// the built-in relay, served by the web host. Closing stops them in order: host, app, relay.
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,7 @@ import type { AppLogger } from '../app/app-events.ts';
 import { AppService } from '../app/app-service.ts';
 import type { SeedStore } from '../app/seed-store.ts';
 import type { SoftphoneFactory } from '../app/softphone-factory.ts';
+import type { EmbeddedRelay } from '../desktop/embedded-relay.ts';
 import { startWebHost, type WebHost } from './web-host.ts';
 
 export const DEFAULT_RENDERER_DIR = resolve(
@@ -23,6 +24,8 @@ export interface WebAppOptions {
   token?: string;
   seedStore?: SeedStore;
   log?: AppLogger;
+  /** The built-in relay: offered to the app at start, and closed with it (also on failure). */
+  relay?: EmbeddedRelay;
 }
 
 export interface WebApp {
@@ -36,15 +39,17 @@ export async function startWebApp(opts: WebAppOptions): Promise<WebApp> {
   if (!existsSync(join(rendererDir, 'index.html'))) {
     throw new Error(`no built renderer in ${rendererDir}: run "npm run build:renderer" first`);
   }
+  const relay = opts.relay ?? null;
   const app = new AppService({
     dataDir: opts.dataDir,
     softphoneFactory: opts.softphoneFactory,
     ...(opts.seedStore ? { seedStore: opts.seedStore } : {}),
     ...(opts.log ? { log: opts.log } : {}),
+    ...(relay ? { prepareRelay: relay.prepare } : {}),
   });
-  await app.start();
   let host: WebHost;
   try {
+    await app.start();
     host = await startWebHost({
       backend: app,
       rendererDir,
@@ -53,7 +58,8 @@ export async function startWebApp(opts: WebAppOptions): Promise<WebApp> {
       ...(opts.log ? { log: opts.log } : {}),
     });
   } catch (e) {
-    await app.close();
+    await app.close().catch(() => {});
+    await relay?.close().catch(() => {});
     throw e;
   }
   return {
@@ -62,6 +68,7 @@ export async function startWebApp(opts: WebAppOptions): Promise<WebApp> {
     close: async () => {
       await host.close();
       await app.close();
+      await relay?.close();
     },
   };
 }

@@ -1,13 +1,14 @@
-// The built-in relay for real, on loopback: an AppService on the real engine with the host's
-// EmbeddedRelay hook registers on first run with nothing configured; the next start reuses the
-// same relay identity and port; a taken port moves the relay and the saved setting with it; a
-// relay the user chose elsewhere starts nothing and creates no relay identity. Two profiles (two
-// data directories, one relay directory): the second uses the relay the first runs, they can
-// see each other online, and when the first quits the second runs the relay on the same port.
-import { describe, test } from 'node:test';
+// The built-in relay for real, on loopback, in the composition `npm run web` runs (web-app.ts:
+// AppService on the real engine, the EmbeddedRelay hook, the web host): it registers on first
+// run with nothing configured; the next start reuses the same relay identity and port; a taken
+// port moves the relay and the saved setting with it; a relay the user chose elsewhere starts
+// nothing and creates no relay identity. Two profiles (two data directories, one relay
+// directory): the second uses the relay the first runs, they can see each other online, and
+// when the first quits the second runs the relay on the same port.
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +16,7 @@ import { pino } from 'pino';
 import { AppService } from '../../src-main/app/app-service.ts';
 import { createSoftphone } from '../../src-main/app/engine-factory.ts';
 import { EmbeddedRelay, RELAY_IDENTITY_FILE } from '../../src-main/desktop/embedded-relay.ts';
+import { startWebApp } from '../../src-main/web-host/web-app.ts';
 import { fingerprintToText } from '../../src-shared/fingerprint.ts';
 import { parseHostPort } from '../../src-shared/relay-protocol.ts';
 
@@ -28,22 +30,15 @@ async function until(what: string, cond: () => boolean, ms = 8000): Promise<void
 
 const silent = pino({ level: 'silent' });
 
+// The composition `npm run web` runs (web-app.ts), on a stub renderer.
+const rendererDir = mkdtempSync(join(tmpdir(), 'wzp-embedded-renderer-'));
+writeFileSync(join(rendererDir, 'index.html'), '<!doctype html>');
+after(() => rmSync(rendererDir, { recursive: true, force: true }));
+
 async function host(dataDir: string, relayDir = dataDir) {
   const relay = new EmbeddedRelay({ dataDir: relayDir, defaultPort: 0, logger: silent });
-  const app = new AppService({
-    dataDir,
-    softphoneFactory: createSoftphone,
-    prepareRelay: relay.prepare,
-  });
-  await app.start();
-  return {
-    app,
-    relay,
-    async close() {
-      await app.close();
-      await relay.close();
-    },
-  };
+  const web = await startWebApp({ dataDir, softphoneFactory: createSoftphone, rendererDir, relay });
+  return { app: web.app, relay, close: () => web.close() };
 }
 
 const portOf = (address: string | undefined): number => {
