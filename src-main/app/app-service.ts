@@ -99,7 +99,6 @@ export class AppService implements IpcBackend {
       relayState: () => this.#phone.relayState,
     });
     this.#phone = new PhoneLifetime({
-      dataDir: opts.dataDir,
       softphoneFactory: opts.softphoneFactory,
       store: this.#store,
       events: this.#events,

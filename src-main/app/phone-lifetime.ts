@@ -2,7 +2,6 @@
 // when a setting it was built from changes, retried with a growing delay while the relay cannot
 // be reached, and never retried against a relay with another key. It also follows the relay's
 // state and the contacts' presence, which the snapshot shows.
-import { join } from 'node:path';
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
 import {
   RelaySettingsSchema,
@@ -20,7 +19,6 @@ const RELAY_RETRY_FIRST_MS = 5_000;
 const RELAY_RETRY_MAX_MS = 60_000;
 
 export interface PhoneLifetimeOptions {
-  dataDir: string;
   softphoneFactory: SoftphoneFactory;
   store: AppStore;
   events: AppEvents;
@@ -129,7 +127,6 @@ export class PhoneLifetime {
         stunServers: [...settings.stunServers],
         directCalls: settings.directCalls,
         portMapping: settings.portMapping,
-        dataDir: join(this.#opts.dataDir, 'engine'),
       });
     } catch (e) {
       if (generation !== this.#generation) return;

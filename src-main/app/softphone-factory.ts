@@ -1,5 +1,5 @@
 // How a host obtains a Softphone: the app service calls a factory with the identity and the
-// user's settings whenever they change. The engine (when it lands) provides the real factory;
+// user's settings whenever they change. The engine provides the real one (engine-factory.ts);
 // tests and the UI demo pass a fake one. Keeping this one function type the only seam means the
 // app, the Electron shell and the web host never depend on engine internals.
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
@@ -14,8 +14,6 @@ export interface SoftphoneConfig {
   directCalls: boolean;
   /** Ask the home router for a port mapping (the user may turn it off in Settings). */
   portMapping: boolean;
-  /** A directory the engine may use for its own state (e.g. relay pins). */
-  dataDir: string;
 }
 
 export type SoftphoneFactory = (config: SoftphoneConfig) => Promise<Softphone>;

@@ -1,13 +1,18 @@
 // `wzp call FINGERPRINT …` and `wzp answer …`: headless calls. A WAV file plays as the
 // microphone (paced in real time), what is heard is recorded to a WAV file, and the call's life
 // is printed as events (JSON lines with --json): registered, ringing, connected, path, stats
-// about once a second, verified, quality, ended.
+// about once a second, verified, quality, ended. A relay given without --relay-fingerprint is
+// trusted on first use: the key it shows is pinned in the --relay-pins file (relay-pinned event)
+// and any other key at that address is refused from then on.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
 import { formatHostPort } from '../../src-shared/relay-protocol.ts';
 import {
   loadIdentity,
   PCM_FRAME_SAMPLES,
+  RelayPinStore,
   checkWavTarget,
   readWav,
   startFrameClock,
@@ -30,7 +35,8 @@ import { installCrashGuard } from './crash-guard.ts';
 
 interface CallFlags {
   relay: { host: string; port: number }[];
-  relayFingerprint: Fingerprint[];
+  relayFingerprint?: Fingerprint[];
+  relayPins: string;
   identity: string;
   play?: string;
   record?: string;
@@ -47,11 +53,25 @@ function repeated<T>(parse: (v: string) => T): (v: string, previous: T[] | undef
   return (v, previous) => [...(previous ?? []), parse(v)];
 }
 
-/** Pairs each --relay with its --relay-fingerprint (or the one given for all). */
+type RelayChoice = { address: Address; trust: ExpectedPeer };
+
+/**
+ * Pairs each --relay with its --relay-fingerprint (or the one given for all); with none given,
+ * each relay is trusted on first use through the pin store.
+ */
 function pairRelays(
   addresses: { host: string; port: number }[],
   fingerprints: Fingerprint[],
-): [{ address: Address; trust: ExpectedPeer }, ...{ address: Address; trust: ExpectedPeer }[]] {
+  pins: () => RelayPinStore,
+): [RelayChoice, ...RelayChoice[]] {
+  if (fingerprints.length === 0) {
+    const store = pins();
+    const pairs = addresses.map((address) => ({
+      address,
+      trust: store.expectationFor(formatHostPort(address.host, address.port)),
+    }));
+    return pairs as [RelayChoice, ...RelayChoice[]];
+  }
   if (fingerprints.length !== 1 && fingerprints.length !== addresses.length) {
     throw new CliError(
       `give one --relay-fingerprint per --relay (${addresses.length}), or one for all; got ${fingerprints.length}`,
@@ -61,7 +81,13 @@ function pairRelays(
     address,
     trust: { fingerprint: (fingerprints[i] ?? fingerprints[0]) as Fingerprint },
   }));
-  return pairs as [(typeof pairs)[number], ...typeof pairs];
+  return pairs as [RelayChoice, ...RelayChoice[]];
+}
+
+/** Where relays reached without --relay-fingerprint are pinned, unless --relay-pins says. */
+function defaultRelayPinsFile(): string {
+  const config = process.env.XDG_CONFIG_HOME ?? join(homedir(), '.config');
+  return join(config, 'wzp', 'relay-pins.json');
 }
 
 /** Exit codes: 0 a call that ended normally; 3 never connected; 4 security; 1 other errors. */
@@ -74,10 +100,16 @@ function addCallOptions(cmd: Command): Command {
       'the relay to register with; repeat for the relays of a cluster, tried in order on failure',
       repeated(hostPortArg('--relay', false)),
     )
-    .requiredOption(
+    .option(
       '--relay-fingerprint <fp>',
-      "the relay's fingerprint (printed by wzp relay); one per --relay, or one for all",
+      "the relay's fingerprint (printed by wzp relay); one per --relay, or one for all; " +
+        'without it the key a relay shows first is pinned (trust on first use)',
       repeated(fingerprintArg('--relay-fingerprint')),
+    )
+    .option(
+      '--relay-pins <file>',
+      'where relays trusted on first use are pinned',
+      defaultRelayPinsFile(),
     )
     .requiredOption('--identity <file>', 'your identity file (wzp identity new)')
     .option('--play <in.wav>', 'play this WAV file as the microphone (any rate, mono or stereo)')
@@ -146,7 +178,20 @@ async function runCall(
   }
   installCrashGuard((line) => process.stderr.write(line + '\n'));
   const out = new EventOutput(flags.json === true);
-  const relays = pairRelays(flags.relay, flags.relayFingerprint);
+  const pinsFile = flags.relayPins;
+  const relays = pairRelays(flags.relay, flags.relayFingerprint ?? [], () => {
+    try {
+      return new RelayPinStore(pinsFile, ({ address, fingerprint }) => {
+        out.event(
+          'relay-pinned',
+          { relay: address, fingerprint, file: pinsFile },
+          () => `first contact with the relay at ${address}: pinned its key ${fingerprint}`,
+        );
+      });
+    } catch (e) {
+      throw new CliError(e instanceof Error ? e.message : String(e));
+    }
+  });
   let phone: Softphone;
   try {
     phone = await startSoftphone({
@@ -160,7 +205,15 @@ async function runCall(
       ringTimeoutMs: flags.ringTimeout * 1000,
     });
   } catch (e) {
-    throw new CliError(e instanceof Error ? e.message : String(e), 1);
+    const message = e instanceof Error ? e.message : String(e);
+    if ((e as { code?: unknown }).code !== 'peer-identity-mismatch') throw new CliError(message, 1);
+    // A relay with another key than the one given or pinned: a security stop.
+    throw new CliError(
+      flags.relayFingerprint === undefined
+        ? `${message} (pinned in ${pinsFile}; if its operator really changed the key, give --relay-fingerprint)`
+        : message,
+      4,
+    );
   }
   const relayAddress = () => {
     const a = phone.registration?.address;
