@@ -4,7 +4,7 @@
 // @matrixai/quic and @matrixai/logger export only an "import" entry, which require() cannot load.
 // Run: node --import tsx src-main/electron/build.ts [--outdir DIR] (part of `npm run dist` and
 // of `npm start`; DIR defaults to dist/electron and must sit beside the renderer build).
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -13,32 +13,31 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const { values } = parseArgs({ options: { outdir: { type: 'string' } }, strict: true });
 const outdir = resolve(root, values.outdir ?? 'dist/electron');
 
-await build({
+// What both bundles share: one file each, Electron left to the runtime.
+const common: BuildOptions = {
   absWorkingDir: root,
-  entryPoints: { main: 'src-main/electron/main.ts' },
   outdir,
-  outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
+  external: ['electron'],
+  sourcemap: false,
+  logLevel: 'info',
+};
+
+await build({
+  ...common,
+  entryPoints: { main: 'src-main/electron/main.ts' },
+  outExtension: { '.js': '.mjs' },
   format: 'esm',
   target: 'node22',
   packages: 'external',
-  external: ['electron'],
-  sourcemap: false,
-  logLevel: 'info',
 });
 
 await build({
-  absWorkingDir: root,
+  ...common,
   entryPoints: { preload: 'src-main/electron/preload/preload.ts' },
-  outdir,
   outExtension: { '.js': '.cjs' },
-  bundle: true,
-  platform: 'node',
   format: 'cjs',
   target: 'chrome130',
-  external: ['electron'],
   minify: true,
-  sourcemap: false,
-  logLevel: 'info',
 });

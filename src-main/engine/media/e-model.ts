@@ -137,12 +137,7 @@ function roAndIs(p: TerminalParams, t: number): { ro: number; is: number; no: nu
 
   const xolr = olr + 0.2 * (64 + no - p.rlr);
   const iolr = 20 * ((1 + (xolr / 8) ** 8) ** (1 / 8) - xolr / 8);
-  const stmro = -10 * log10(10 ** (-p.stmr / 10) + Math.exp(-t / 4) * 10 ** (-p.telr / 10));
-  const ist =
-    12 * (1 + ((stmro - 13) / 6) ** 8) ** (1 / 8) -
-    28 * (1 + ((stmro + 1) / 19.4) ** 35) ** (1 / 35) -
-    13 * (1 + ((stmro - 3) / 33) ** 13) ** (1 / 13) +
-    29;
+  const ist = sidetoneImpairment(p, t);
   const q = 37 - 15 * log10(p.qdu);
   const g = 1.07 + 0.258 * q + 0.0602 * q * q;
   const y = (ro - 100) / 15 + 46 / 8.4 - g / 9;
@@ -151,18 +146,24 @@ function roAndIs(p: TerminalParams, t: number): { ro: number; is: number; no: nu
   return { ro, is: iolr + ist + iq, no };
 }
 
+/** G.107's Ist (non-optimum sidetone), used by Is and by the talker echo term. */
+function sidetoneImpairment(p: TerminalParams, t: number): number {
+  const stmro = -10 * log10(10 ** (-p.stmr / 10) + Math.exp(-t / 4) * 10 ** (-p.telr / 10));
+  return (
+    12 * (1 + ((stmro - 13) / 6) ** 8) ** (1 / 8) -
+    28 * (1 + ((stmro + 1) / 19.4) ** 35) ** (1 / 35) -
+    13 * (1 + ((stmro - 3) / 33) ** 13) ** (1 / 13) +
+    29
+  );
+}
+
 /** Delay impairment Id = Idte + Idle + Idd, with T = Ta and Tr = 2 Ta (a four-wire VoIP path). */
 function delayImpairment(p: TerminalParams, ta: number, ro: number, no: number): number {
   const t = ta;
   const tr = 2 * ta;
   // Talker echo.
   let terv = p.telr - 40 * log10((1 + t / 10) / (1 + t / 150)) + 6 * Math.exp(-0.3 * t * t);
-  const stmro = -10 * log10(10 ** (-p.stmr / 10) + Math.exp(-t / 4) * 10 ** (-p.telr / 10));
-  const ist =
-    12 * (1 + ((stmro - 13) / 6) ** 8) ** (1 / 8) -
-    28 * (1 + ((stmro + 1) / 19.4) ** 35) ** (1 / 35) -
-    13 * (1 + ((stmro - 3) / 33) ** 13) ** (1 / 13) +
-    29;
+  const ist = sidetoneImpairment(p, t);
   if (p.stmr < 9) terv += ist / 2;
   const roe = -1.5 * (no - p.rlr);
   const re = 80 + 2.5 * (terv - 14);

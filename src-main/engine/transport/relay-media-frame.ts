@@ -19,6 +19,7 @@
 // whose payload is authenticated end to end anyway: the relay MAC only gates who may use the relay.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ReplayWindow } from '../media/replay-window.ts';
+import { CodedError } from '../base/coded-error.ts';
 
 export const RelayFrameType = {
   /** client -> relay: media payload to forward to the peer's allocation. */
@@ -60,14 +61,7 @@ export type RelayFrameErrorCode =
   'bad-key' | 'bad-channel' | 'bad-counter' | 'payload-too-large' | 'bad-type';
 
 /** Thrown only by the encoder, for arguments that are the local caller's bug, never for input. */
-export class RelayFrameError extends Error {
-  readonly code: RelayFrameErrorCode;
-  constructor(code: RelayFrameErrorCode, message: string) {
-    super(message);
-    this.name = 'RelayFrameError';
-    this.code = code;
-  }
-}
+export class RelayFrameError extends CodedError<RelayFrameErrorCode> {}
 
 export interface RelayFrameHeader {
   type: RelayFrameType;
