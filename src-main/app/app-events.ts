@@ -2,22 +2,16 @@
 // app service reports through one AppEvents, so many changes in one turn make one snapshot and
 // a listener that throws is logged and skipped instead of breaking the part that reported.
 import type { IpcEvent, Notice, Snapshot } from '../../src-shared/ipc-contract.ts';
-
-export interface AppLogger {
-  info(msg: string): void;
-  warn(msg: string): void;
-}
-
-export const silentAppLogger: AppLogger = { info: () => {}, warn: () => {} };
+import { errorFields, type Logger } from '../engine/base/logger.ts';
 
 export class AppEvents {
   readonly #listeners = new Set<(e: IpcEvent) => void>();
   readonly #snapshot: () => Snapshot;
-  readonly #log: AppLogger;
+  readonly #log: Logger;
   #snapshotQueued = false;
   #stopped = false;
 
-  constructor(snapshot: () => Snapshot, log: AppLogger) {
+  constructor(snapshot: () => Snapshot, log: Logger) {
     this.#snapshot = snapshot;
     this.#log = log;
   }
@@ -56,7 +50,7 @@ export class AppEvents {
       try {
         l(e);
       } catch (err) {
-        this.#log.warn(`event listener failed: ${(err as Error).message}`);
+        this.#log.warn(errorFields(err), 'event listener failed');
       }
     }
   }

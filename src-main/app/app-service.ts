@@ -22,7 +22,8 @@ import {
 } from '../../src-shared/ipc-contract.ts';
 import { Identity } from '../engine/call/softphone-api.ts';
 import { AppError } from './app-error.ts';
-import { AppEvents, silentAppLogger, type AppLogger } from './app-events.ts';
+import { errorFields, silentLogger, type Logger } from '../engine/base/logger.ts';
+import { AppEvents } from './app-events.ts';
 import { AppStore } from './app-store.ts';
 import { AudioRoute } from './audio-route.ts';
 import { CallControl } from './call-control.ts';
@@ -40,7 +41,8 @@ export interface AppServiceOptions {
   now?: () => number;
   randomId?: () => string;
   generateSeed?: () => Uint8Array;
-  log?: AppLogger;
+  /** Where the app logs (hosts pass pino); default: nowhere. */
+  log?: Logger;
   maxHistory?: number;
   /** Called after settings change, e.g. for the shell to apply "start at login". */
   onSettingsChanged?: (settings: Settings) => void;
@@ -52,6 +54,9 @@ export interface AppServiceOptions {
   prepareRelay?: (configured: RelaySettings | null) => Promise<RelaySettings | null>;
 }
 
+/** The logging seam hosts hand the app (and the web host): pino fits it as it is. */
+export { silentLogger, type Logger };
+
 export interface InvalidCounts {
   requests: number;
   audioFrames: number;
@@ -61,7 +66,7 @@ export class AppService implements IpcBackend {
   readonly #opts: AppServiceOptions;
   readonly #now: () => number;
   readonly #randomId: () => string;
-  readonly #log: AppLogger;
+  readonly #log: Logger;
   readonly #seedStore: SeedStore;
   readonly #events: AppEvents;
   readonly #store: AppStore;
@@ -77,7 +82,7 @@ export class AppService implements IpcBackend {
     this.#opts = opts;
     this.#now = opts.now ?? Date.now;
     this.#randomId = opts.randomId ?? (() => randomBytes(12).toString('base64url'));
-    this.#log = opts.log ?? silentAppLogger;
+    this.#log = opts.log ?? silentLogger;
     this.#seedStore = opts.seedStore ?? new FileSeedStore(join(opts.dataDir, 'identity.json'));
     this.#events = new AppEvents(() => this.snapshot(), this.#log);
     this.#store = new AppStore({
@@ -147,7 +152,7 @@ export class AppService implements IpcBackend {
       return { ok: true, result };
     } catch (e) {
       if (e instanceof AppError) return { ok: false, error: { code: e.code, message: e.message } };
-      this.#log.warn(`command ${parsed.request.cmd} failed: ${(e as Error).stack ?? String(e)}`);
+      this.#log.warn({ cmd: parsed.request.cmd, ...errorFields(e, true) }, 'command failed');
       return {
         ok: false,
         error: { code: 'internal', message: `${parsed.request.cmd} failed unexpectedly` },

@@ -12,7 +12,8 @@ import {
   type HistoryEntry,
   type Settings,
 } from '../../src-shared/ipc-contract.ts';
-import type { AppEvents, AppLogger } from './app-events.ts';
+import type { Logger } from '../engine/base/logger.ts';
+import type { AppEvents } from './app-events.ts';
 import { loadJsonFile, writeJsonFileAtomic } from './json-file.ts';
 
 // Files written before a setting existed lack it: it takes its default there (and only there,
@@ -35,7 +36,7 @@ const HistoryFileSchema = z.strictObject({
 export interface AppStoreOptions {
   dataDir: string;
   events: AppEvents;
-  log: AppLogger;
+  log: Logger;
   now: () => number;
   maxHistory: number;
   /** After settings change, e.g. for the shell to apply "start at login". */
@@ -120,7 +121,7 @@ export class AppStore {
         'error',
         `Your ${what} file was damaged (${r.reason}) and was reset.${where}`,
       );
-      this.#opts.log.warn(`${path}: ${r.reason}`);
+      this.#opts.log.warn({ path, reason: r.reason }, 'damaged file set aside');
     }
     return null;
   }

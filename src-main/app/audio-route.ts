@@ -3,15 +3,15 @@
 // invalid. The framing itself is the IPC contract's (encodeAudioFrame / decodeAudioFrame).
 import { decodeAudioFrame, encodeAudioFrame } from '../../src-shared/ipc-contract.ts';
 import { PCM_FRAME_SAMPLES } from '../engine/call/softphone-api.ts';
-import type { AppLogger } from './app-events.ts';
+import { errorFields, type Logger } from '../engine/base/logger.ts';
 
 export class AudioRoute {
   readonly #listeners = new Set<(frame: ArrayBuffer) => void>();
-  readonly #log: AppLogger;
+  readonly #log: Logger;
   #seq = 0;
   #invalidIn = 0;
 
-  constructor(log: AppLogger) {
+  constructor(log: Logger) {
     this.#log = log;
   }
 
@@ -32,7 +32,7 @@ export class AudioRoute {
       try {
         l(frame);
       } catch (e) {
-        this.#log.warn(`audio listener failed: ${(e as Error).message}`);
+        this.#log.warn(errorFields(e), 'audio listener failed');
       }
     }
   }

@@ -10,7 +10,8 @@ import {
   type Snapshot,
 } from '../../src-shared/ipc-contract.ts';
 import type { CallHandle, Softphone } from '../engine/call/softphone-api.ts';
-import type { AppEvents, AppLogger } from './app-events.ts';
+import { errorFields, type Logger } from '../engine/base/logger.ts';
+import type { AppEvents } from './app-events.ts';
 import type { AppStore } from './app-store.ts';
 import type { SoftphoneFactory } from './softphone-factory.ts';
 
@@ -22,7 +23,7 @@ export interface PhoneLifetimeOptions {
   softphoneFactory: SoftphoneFactory;
   store: AppStore;
   events: AppEvents;
-  log: AppLogger;
+  log: Logger;
   /** The identity seed, null until one exists. */
   seed: () => Uint8Array | null;
   onIncoming: (handle: CallHandle) => void;
@@ -90,7 +91,7 @@ export class PhoneLifetime {
     try {
       offered = await prepare(configured ? { ...configured } : null);
     } catch (e) {
-      log.warn(`the built-in relay did not start: ${(e as Error).message}`);
+      log.warn(errorFields(e), 'the built-in relay did not start');
       events.notice('warning', `The built-in relay could not start: ${(e as Error).message}`);
       return;
     }
@@ -164,7 +165,9 @@ export class PhoneLifetime {
     this.#phone = null;
     this.#online.clear();
     await this.#opts.beforeStop();
-    await phone.close().catch((e: unknown) => this.#opts.log.warn(`close failed: ${String(e)}`));
+    await phone
+      .close()
+      .catch((e: unknown) => this.#opts.log.warn(errorFields(e), 'closing the phone failed'));
   }
 
   /** Ask the relay for the presence of every contact (again, after the list changed). */
@@ -173,7 +176,7 @@ export class PhoneLifetime {
     if (!phone || phone.relayState !== 'registered') return;
     phone
       .watchPresence(this.#opts.store.contacts.map((c) => c.fingerprint))
-      .catch((e: unknown) => this.#opts.log.warn(`watchPresence failed: ${String(e)}`));
+      .catch((e: unknown) => this.#opts.log.warn(errorFields(e), 'watchPresence failed'));
   }
 
   /**

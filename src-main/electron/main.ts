@@ -27,6 +27,7 @@ import {
 } from 'electron';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { pino } from 'pino';
 import { IPC_CHANNELS } from '../../src-shared/ipc-envelope.ts';
 import { AppService } from '../app/app-service.ts';
 import { FileSeedStore, type SecretCodec } from '../app/seed-store.ts';
@@ -85,6 +86,8 @@ const DEFAULT_DATA_DIR = join(app.getPath('appData'), 'wz-phone');
 app.setPath('userData', profileDataDir(DEFAULT_DATA_DIR, PROFILE));
 
 // Counted for diagnostics; an untrusted sender never reaches the app service.
+// Logs as JSON lines on stderr, as the relay and the web host write them.
+const log = pino({ level: 'info', base: { svc: 'wz-phone' } }, pino.destination(2));
 const invalid = { untrustedSender: 0 };
 let win: BrowserWindow | null = null;
 let audioPort: MessagePortMain | null = null;
@@ -153,7 +156,7 @@ async function start(): Promise<void> {
     dataDir,
     softphoneFactory: engineFactory,
     seedStore: new FileSeedStore(join(dataDir, 'identity.json'), secretCodec()),
-    log: { info: (m) => console.log(m), warn: (m) => console.warn(m) },
+    log,
     onSettingsChanged: (s) => {
       if (process.platform !== 'linux') app.setLoginItemSettings({ openAtLogin: s.startAtLogin });
     },
@@ -187,7 +190,7 @@ async function start(): Promise<void> {
   const r = relay.info;
   if (r) {
     const by = r.runBy === 'other' ? ', run by another profile' : '';
-    console.log(`wz-phone: built-in relay on ${r.address} (fingerprint ${r.fingerprint}${by})`);
+    log.info({ address: r.address, fingerprint: r.fingerprint }, `built-in relay${by}`);
   }
 
   createWindow(tray, service);
@@ -247,7 +250,7 @@ function createWindow(tray: TrayController, service: AppService): void {
     try {
       saveWindowState(stateFile, state);
     } catch (e) {
-      console.warn(`wz-phone: cannot save the window's place: ${(e as Error).message}`);
+      log.warn({ err: (e as Error).message }, "cannot save the window's place");
     }
   };
   const saveSoon = (): void => {

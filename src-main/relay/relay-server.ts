@@ -189,6 +189,7 @@ export class RelayServer {
         maxQueuedSignalBytes: opts.maxQueuedSignalBytes ?? DEFAULT_MAX_QUEUED_SIGNAL_BYTES,
         admitConnection: (remote) => admission.admit(addressKey(remote.host)),
         newInboundBudget: () => new InboundBudget(unregisteredBudget),
+        logger: opts.logger,
       });
     } catch (e) {
       await plane.close();

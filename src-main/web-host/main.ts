@@ -9,6 +9,7 @@
 // --profile NAME picks a second data directory beside the default (profile.ts); the built-in
 // relay stays in the default one, shared by every profile that runs.
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -92,7 +93,8 @@ const mod: unknown = await import(pathToFileURL(modulePath).href);
 if (!isSoftphoneFactoryModule(mod)) fail(`${modulePath} does not export createSoftphone`);
 
 const rendererDir = values['renderer-dir'] ? resolve(values['renderer-dir']) : DEFAULT_RENDERER_DIR;
-const log = { info: () => {}, warn: (m: string) => process.stderr.write(`wzp web: ${m}\n`) };
+// Warnings and errors as JSON lines on stderr, as the relay logs (stdout is for the events).
+const log = pino({ level: 'warn', base: { svc: 'wzp-web' } }, pino.destination(2));
 const relay = values['no-embedded-relay']
   ? null
   : new EmbeddedRelay({ dataDir: defaultDataDir, defaultPort: relayPort });
@@ -153,7 +155,7 @@ const stop = (): void => {
   void web
     .close()
     .then(() => lock.release())
-    .catch((e: unknown) => log.warn(`while stopping: ${String(e)}`))
+    .catch((e: unknown) => log.warn({ err: String(e) }, 'while stopping'))
     .finally(() => process.exit(0));
 };
 process.on('SIGINT', stop);

@@ -4,8 +4,7 @@
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { AppLogger } from '../app/app-events.ts';
-import { AppService } from '../app/app-service.ts';
+import { AppService, type Logger } from '../app/app-service.ts';
 import type { SeedStore } from '../app/seed-store.ts';
 import type { SoftphoneFactory } from '../app/softphone-factory.ts';
 import type { EmbeddedRelay } from '../desktop/embedded-relay.ts';
@@ -23,7 +22,7 @@ export interface WebAppOptions {
   port?: number;
   token?: string;
   seedStore?: SeedStore;
-  log?: AppLogger;
+  log?: Logger;
   /** The built-in relay: offered to the app at start, and closed with it (also on failure). */
   relay?: EmbeddedRelay;
 }

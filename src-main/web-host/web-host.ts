@@ -22,6 +22,7 @@ import {
   wsEvent,
   wsResponse,
 } from '../../src-shared/ipc-envelope.ts';
+import { silentLogger, type Logger } from '../app/app-service.ts';
 import type { IpcBackend } from '../app/ipc-backend.ts';
 
 export interface WebHostOptions {
@@ -32,7 +33,7 @@ export interface WebHostOptions {
   port?: number;
   /** Defaults to 32 random bytes. */
   token?: string;
-  log?: { info(msg: string): void; warn(msg: string): void };
+  log?: Logger;
 }
 
 export interface WebHostCounters {
@@ -101,7 +102,7 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
   if (!/^[A-Za-z0-9_-]{16,128}$/.test(token))
     throw new Error('token must be 16-128 base64url characters');
   const root = resolve(opts.rendererDir);
-  const log = opts.log ?? { info: () => {}, warn: () => {} };
+  const log = opts.log ?? silentLogger;
   const counters: WebHostCounters = {
     rejectedUpgrades: {},
     invalidMessages: 0,
@@ -121,7 +122,7 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
 
   const server: Server = createServer((req, res) => {
     void serveHttp(req, res).catch((e: unknown) => {
-      log.warn(`http: ${String(e)}`);
+      log.warn({ err: String(e) }, 'http request failed');
       if (!res.headersSent) res.writeHead(500).end();
     });
   });
@@ -192,7 +193,7 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
 
   function reject(socket: Duplex, status: number, reason: string): void {
     counters.rejectedUpgrades[reason] = (counters.rejectedUpgrades[reason] ?? 0) + 1;
-    log.warn(`websocket refused: ${reason}`);
+    log.warn({ reason }, 'websocket refused');
     const text = status === 409 ? 'Conflict' : status === 404 ? 'Not Found' : 'Forbidden';
     socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   }
@@ -258,7 +259,7 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
   port = addr.port;
   hostHeader = `127.0.0.1:${port}`;
   origin = `http://${hostHeader}`;
-  log.info(`web host on ${origin}`);
+  log.info({ origin }, 'web host listening');
 
   return {
     port,

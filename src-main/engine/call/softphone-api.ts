@@ -5,6 +5,7 @@
 // Audio crosses this boundary as 20 ms frames of 48 kHz mono 16-bit PCM (960 samples).
 import type { CallId, HangupReason, MediaPath } from '../../../src-shared/call-signals.ts';
 import type { Fingerprint } from '../../../src-shared/fingerprint.ts';
+import type { Logger } from '../base/logger.ts';
 import type { Identity } from '../identity/identity.ts';
 import type { ExpectedPeer } from '../transport/endpoint.ts';
 import type { Address } from '../transport/errors.ts';
@@ -15,7 +16,8 @@ export type { IdentityErrorKind } from '../identity/identity.ts';
 export { checkWavTarget, readWav, writeWav, WavError, WavStreamWriter } from '../media/wav.ts';
 export type { DecodedWav } from '../media/wav.ts';
 export { RelayPinStore } from '../signaling/relay-pins.ts';
-export type { Address, ExpectedPeer };
+export type { Address, ExpectedPeer, Logger };
+export { silentLogger } from '../base/logger.ts';
 
 export const PCM_SAMPLE_RATE = 48_000;
 export const PCM_FRAME_SAMPLES = 960;
@@ -175,6 +177,8 @@ export interface SoftphoneOptions {
   /** How long a call's attempt keeps waiting for a port mapping still being probed. */
   portMappingWaitMs?: number;
   ringTimeoutMs?: number;
+  /** Where the engine logs (e.g. pino); default: nowhere. */
+  logger?: Logger;
 }
 
 /**

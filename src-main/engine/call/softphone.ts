@@ -81,6 +81,7 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
       port: opts.bindPort ?? 0,
       parseAcceptedSignal: () => null,
       pingIntervalMs: 200,
+      ...(opts.logger ? { logger: opts.logger } : {}),
     });
     const link = new RelayLink({
       endpoint,

@@ -5,12 +5,13 @@
 // relay media plane share this socket's NAT mapping with the QUIC connections.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type dgram from 'node:dgram';
-import Logger, { LogLevel } from '@matrixai/logger';
+import QuicLogger, { Handler, LogLevel, type LogRecord } from '@matrixai/logger';
 import { QUICClient, QUICServer, QUICSocket, events as quicEvents } from '@matrixai/quic';
 import type { QUICConnection, QUICStream } from '@matrixai/quic';
 import type { Fingerprint } from '../../../src-shared/fingerprint.ts';
 import { identifyPeerCertificate, tlsCredentialsFor } from '../identity/certificate.ts';
 import type { Identity } from '../identity/identity.ts';
+import { silentLogger, type Logger } from '../base/logger.ts';
 import { TypedEmitter } from '../base/typed-emitter.ts';
 import {
   DialAbortedError,
@@ -73,6 +74,8 @@ export interface EndpointOptions<S> {
   admitConnection?: (remote: Address) => ConnectionTicket | null;
   /** The inbound budget each accepted connection starts with (its owner may change it later). */
   newInboundBudget?: () => InboundBudget;
+  /** Where the QUIC library's own lines go, at debug level; default: nowhere. */
+  logger?: Logger;
 }
 
 export interface EndpointCounters {
@@ -106,7 +109,7 @@ export class QuicEndpoint<S, Out = S> extends TypedEmitter<EndpointEvents<S, Out
   readonly #socket: QUICSocket;
   readonly #server: QUICServer;
   readonly #opts: EndpointOptions<S>;
-  readonly #logger: Logger;
+  readonly #logger: QuicLogger;
   readonly #clientConfig: { key: string; cert: string };
   #acceptPeer: (fingerprint: Fingerprint) => boolean;
   #nonQuicListeners = new Set<(data: Buffer, rinfo: dgram.RemoteInfo) => void>();
@@ -117,7 +120,7 @@ export class QuicEndpoint<S, Out = S> extends TypedEmitter<EndpointEvents<S, Out
     opts: EndpointOptions<S>,
     socket: QUICSocket,
     server: QUICServer,
-    logger: Logger,
+    logger: QuicLogger,
     creds: { key: string; cert: string },
   ) {
     super();
@@ -131,7 +134,7 @@ export class QuicEndpoint<S, Out = S> extends TypedEmitter<EndpointEvents<S, Out
   }
 
   static async create<S, Out = S>(opts: EndpointOptions<S>): Promise<QuicEndpoint<S, Out>> {
-    const logger = quicLogger();
+    const logger = quicLogger(opts.logger ?? silentLogger);
     const creds = await tlsCredentialsFor(opts.identity);
     const socket = new QUICSocket({ logger: logger.getChild('socket') });
     await socket.start({ host: opts.host ?? '0.0.0.0', port: opts.port ?? 0 });
@@ -507,9 +510,22 @@ function randomFill(buf: ArrayBuffer): void {
   new Uint8Array(buf).set(randomBytes(buf.byteLength));
 }
 
-function quicLogger(): Logger {
-  const level = process.env.WZP_QUIC_LOG === 'debug' ? LogLevel.DEBUG : LogLevel.SILENT;
-  return new Logger('quic', level);
+/** The library's lines, handed to our Logger as debug lines (and not built unless it wants them). */
+class ForwardingHandler extends Handler {
+  readonly #log: Logger;
+  constructor(log: Logger) {
+    super();
+    this.#log = log;
+  }
+  override handle(record: LogRecord): void {
+    this.#log.debug({ component: record.keys }, record.msg ?? '');
+  }
+  emit(): void {}
+}
+
+function quicLogger(log: Logger): QuicLogger {
+  const level = log.isLevelEnabled('debug') ? LogLevel.DEBUG : LogLevel.SILENT;
+  return new QuicLogger('quic', level, [new ForwardingHandler(log)]);
 }
 
 function describe(e: unknown): string {
