@@ -9,6 +9,8 @@
 // frame format (ClientData) on the channel and key this relay granted it (carried over NATS), and
 // this relay sends to it on the channel and key that relay granted in turn. The payload is
 // copied through untouched, so the end-to-end layer is the same on one relay or two.
+// Why one file of about 480 lines: local allocations and trunks take the same forwarding
+// decision for every datagram, with one set of drop counters.
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import {
   RELAY_COUNTER_MAX,

@@ -5,6 +5,8 @@
 // beside STUN, routing and trunks to other relays of a cluster). It admits and budgets
 // connections before they register, and drops (and counts) everything malformed, unknown or
 // misaddressed.
+// Why one file of about 470 lines: admission, registration, presence and the budgets act on the
+// same per-connection state; calls are CallRouter's already.
 import type { Fingerprint } from '../../src-shared/fingerprint.ts';
 import {
   PRESENCE_BATCH,

@@ -4,6 +4,8 @@
 // by opusscript's wrapper, which corrupts the heap). The quirks this module hides (FINDINGS.md):
 // encode() wants little-endian bytes, an empty packet conceals a fixed 60 ms, in-band FEC cannot
 // be decoded, and a bad packet throws.
+// Why one file of about 470 lines: the encoder stage (with its DTX gate) and the decoder stage
+// (with concealment and comfort noise) share those quirks, which stay in one place.
 import { OpusWasmCodec } from './opus-wasm.ts';
 import { DEFAULT_TIER, PIPELINE_SAMPLE_RATE } from './quality-tiers.ts';
 import type { QualityTier } from './quality-tiers.ts';

@@ -3,9 +3,11 @@
 // checked against the fingerprint we expect. Datagrams that are not QUIC (STUN answers, relayed
 // media) are handed to `onNonQuic` listeners instead of being dropped, so NAT traversal and the
 // relay media plane share this socket's NAT mapping with the QUIC connections.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+// Why one file of about 470 lines: dialing and accepting share the socket, the credentials, the
+// identity checks and the connection tracking; the library's configuration is quic-config.ts's
+// and every reach below its API quic-internals.ts's.
 import type dgram from 'node:dgram';
-import QuicLogger, { Handler, LogLevel, type LogRecord } from '@matrixai/logger';
+import type QuicLogger from '@matrixai/logger';
 import { QUICClient, QUICServer, QUICSocket, events as quicEvents } from '@matrixai/quic';
 import type { QUICConnection, QUICStream } from '@matrixai/quic';
 import type { Fingerprint } from '../../../src-shared/fingerprint.ts';
@@ -28,6 +30,7 @@ import {
   type PeerIdentity,
   type SignalParser,
 } from './peer-connection.ts';
+import { baseQuicConfig, clientCrypto, quicLogger, serverCrypto } from './quic-config.ts';
 import { existingPeerStreams, tapSocket, underlyingUdpSocket } from './quic-internals.ts';
 
 /** TLS alert numbers as quiche's CryptoError range (0x100 + alert). */
@@ -140,22 +143,11 @@ export class QuicEndpoint<S, Out = S> extends TypedEmitter<EndpointEvents<S, Out
     await socket.start({ host: opts.host ?? '0.0.0.0', port: opts.port ?? 0 });
     // The endpoint object must exist before the server's verify callback can consult it.
     const holder: { endpoint?: QuicEndpoint<S, Out> } = {};
-    const retryKey = randomBytes(32);
     const server = new QUICServer({
       socket,
       logger: logger.getChild('server'),
       minIdleTimeout: opts.handshakeTimeoutMs ?? 5000,
-      crypto: {
-        key: retryKey.buffer.slice(retryKey.byteOffset, retryKey.byteOffset + retryKey.byteLength),
-        ops: {
-          sign: async (key: ArrayBuffer, data: ArrayBuffer) => hmac(key, data),
-          verify: async (key: ArrayBuffer, data: ArrayBuffer, sig: ArrayBuffer) => {
-            const expected = Buffer.from(hmac(key, data));
-            const given = Buffer.from(sig);
-            return expected.length === given.length && timingSafeEqual(expected, given);
-          },
-        },
-      },
+      crypto: serverCrypto(),
       config: {
         ...baseQuicConfig(opts.idleTimeoutMs),
         key: creds.keyPem,
@@ -298,7 +290,7 @@ export class QuicEndpoint<S, Out = S> extends TypedEmitter<EndpointEvents<S, Out
           port: opts.port,
           socket: this.#socket,
           logger: this.#logger.getChild('client'),
-          crypto: { ops: { randomBytes: async (buf: ArrayBuffer) => void randomFill(buf) } },
+          crypto: clientCrypto(),
           config: {
             ...baseQuicConfig(this.#opts.idleTimeoutMs),
             key: this.#clientConfig.key,
@@ -475,57 +467,6 @@ function firstPeerStream(connection: QUICConnection, timeoutMs: number): Promise
     };
     connection.addEventListener(quicEvents.EventQUICConnectionStream.name, onStream);
   });
-}
-
-// The signal stream carries small JSON frames (at most 64 KiB each) and media travels in
-// DATAGRAM frames, which flow control does not cover: a few frames of window are plenty, and
-// small windows bound what a peer that floods, or never reads, can park in our memory. One
-// bidirectional stream is all a peer may open (the dialer's signal stream).
-const SIGNAL_STREAM_WINDOW = 256 * 1024;
-
-function baseQuicConfig(idleTimeoutMs = 15000) {
-  return {
-    initialMaxData: 2 * SIGNAL_STREAM_WINDOW,
-    initialMaxStreamDataBidiLocal: SIGNAL_STREAM_WINDOW,
-    initialMaxStreamDataBidiRemote: SIGNAL_STREAM_WINDOW,
-    initialMaxStreamDataUni: 0,
-    initialMaxStreamsBidi: 1,
-    initialMaxStreamsUni: 0,
-    maxStreamWindow: 4 * SIGNAL_STREAM_WINDOW,
-    maxConnectionWindow: 8 * SIGNAL_STREAM_WINDOW,
-    maxIdleTimeout: idleTimeoutMs,
-    keepAliveIntervalTime: Math.max(1000, Math.floor(idleTimeoutMs / 3)),
-    enableDgram: [true, 1024, 1024] as [boolean, number, number],
-    applicationProtos: ['wzp/1'],
-    grease: false,
-  };
-}
-
-function hmac(key: ArrayBuffer, data: ArrayBuffer): ArrayBuffer {
-  const mac = createHmac('sha256', Buffer.from(key)).update(Buffer.from(data)).digest();
-  return mac.buffer.slice(mac.byteOffset, mac.byteOffset + mac.byteLength);
-}
-
-function randomFill(buf: ArrayBuffer): void {
-  new Uint8Array(buf).set(randomBytes(buf.byteLength));
-}
-
-/** The library's lines, handed to our Logger as debug lines (and not built unless it wants them). */
-class ForwardingHandler extends Handler {
-  readonly #log: Logger;
-  constructor(log: Logger) {
-    super();
-    this.#log = log;
-  }
-  override handle(record: LogRecord): void {
-    this.#log.debug({ component: record.keys }, record.msg ?? '');
-  }
-  emit(): void {}
-}
-
-function quicLogger(log: Logger): QuicLogger {
-  const level = log.isLevelEnabled('debug') ? LogLevel.DEBUG : LogLevel.SILENT;
-  return new QuicLogger('quic', level, [new ForwardingHandler(log)]);
 }
 
 function describe(e: unknown): string {

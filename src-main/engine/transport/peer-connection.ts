@@ -9,6 +9,8 @@
 //   acceptor's hello arrives, because in TLS 1.3 the dialer's handshake completes before the
 //   acceptor has checked the dialer's certificate (FINDINGS.md).
 // - DATAGRAM frames: first byte 0x01 media, 0x02 ping, 0x03 pong.
+// Why one file of about 500 lines: the hello, the signal stream, the datagrams and the path
+// statistics are one connection's life, opened, throttled, counted and closed together.
 import type { QUICConnection, QUICStream } from '@matrixai/quic';
 import type { Fingerprint } from '../../../src-shared/fingerprint.ts';
 import { TypedEmitter } from '../base/typed-emitter.ts';
