@@ -1,26 +1,14 @@
 // The shell's security rules as pure functions (no electron import), so they are unit-tested:
 // which URLs the app serves and trusts, the CSP it sends, and which IPC senders may talk to the
 // main process (only the top frame of our own window, loaded from our own origin).
-import { normalize, join, sep } from 'node:path';
+import { rendererCsp, resolveRendererFile } from '../desktop/renderer-files.ts';
 
 export const APP_SCHEME = 'app';
 export const APP_HOST = 'wzp';
 export const APP_ORIGIN = `${APP_SCHEME}://${APP_HOST}`;
 export const APP_START_URL = `${APP_ORIGIN}/index.html`;
 
-export const ELECTRON_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data: blob:",
-  "media-src 'self' blob:",
-  "connect-src 'none'",
-  "worker-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-  "object-src 'none'",
-].join('; ');
+export const ELECTRON_CSP = rendererCsp('electron');
 
 /** Map an app:// request to a file under the renderer directory, or null (→ 404). */
 export function resolveAppFile(requestUrl: string, rendererDir: string): string | null {
@@ -31,17 +19,7 @@ export function resolveAppFile(requestUrl: string, rendererDir: string): string 
     return null;
   }
   if (url.protocol !== `${APP_SCHEME}:` || url.host !== APP_HOST) return null;
-  let path: string;
-  try {
-    path = decodeURIComponent(url.pathname);
-  } catch {
-    return null;
-  }
-  if (path.includes('\0')) return null;
-  if (path === '/' || path === '') path = '/index.html';
-  const root = normalize(rendererDir);
-  const file = normalize(join(root, path));
-  return file.startsWith(root.endsWith(sep) ? root : root + sep) ? file : null;
+  return resolveRendererFile(url.pathname, rendererDir);
 }
 
 export function isAppUrl(url: string): boolean {

@@ -10,7 +10,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { extname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import {
@@ -24,6 +24,7 @@ import {
 } from '../../src-shared/ipc-envelope.ts';
 import { silentLogger, type Logger } from '../app/app-service.ts';
 import type { IpcBackend } from '../app/ipc-backend.ts';
+import { rendererCsp, resolveRendererFile } from '../desktop/renderer-files.ts';
 
 export interface WebHostOptions {
   backend: IpcBackend;
@@ -55,19 +56,7 @@ export interface WebHost {
 const MAX_WS_MESSAGE = 64 * 1024;
 const MAX_BUFFERED = 256 * 1024;
 
-export const WEB_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data: blob:",
-  "media-src 'self' blob:",
-  "connect-src 'self'",
-  "worker-src 'self'",
-  "manifest-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+const WEB_CSP = rendererCsp('web');
 
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -154,16 +143,8 @@ export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
         .end();
       return;
     }
-    let rel: string;
-    try {
-      rel = decodeURIComponent(url.pathname);
-    } catch {
-      res.writeHead(400).end();
-      return;
-    }
-    if (rel === '/' || rel === '') rel = '/index.html';
-    const file = normalize(join(root, rel));
-    if (!file.startsWith(root + sep) || rel.includes('\0')) {
+    const file = resolveRendererFile(url.pathname, root);
+    if (file === null) {
       res.writeHead(404).end();
       return;
     }
