@@ -1,9 +1,10 @@
 // `wzp call FINGERPRINT …` and `wzp answer …`: headless calls. A WAV file plays as the
 // microphone (paced in real time), what is heard is recorded to a WAV file, and the call's life
 // is printed as events (JSON lines with --json): registered, ringing, connected, path, stats
-// about once a second, verified, quality, ended. A relay given without --relay-fingerprint is
-// trusted on first use: the key it shows is pinned in the --relay-pins file (relay-pinned event)
-// and any other key at that address is refused from then on.
+// about once a second, verified, quality, reconnecting / recovered (the peer went silent on
+// every path for ~2 s, or is heard again), lost (silent ~15 s: the call ends), ended. A relay
+// given without --relay-fingerprint is trusted on first use: the key it shows is pinned in the
+// --relay-pins file (relay-pinned event) and any other key at that address is refused from then on.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -342,6 +343,19 @@ async function runCall(
         `${s.path ?? '-'} rtt ${s.rttMs ?? '-'} ms, loss ${s.lossPct} %, jitter ${s.jitterMs ?? '-'} ms, ${s.bitrateKbps} kbps, concealed ${s.framesConcealed}`,
     ),
   );
+  call.on('liveness', ({ state, silentMs }) =>
+    state === 'reconnecting'
+      ? out.event(
+          'reconnecting',
+          { callId: call.id, silentMs },
+          () => `reconnecting: nothing from the peer for ${Math.round(silentMs)} ms…`,
+        )
+      : out.event(
+          'recovered',
+          { callId: call.id, silentMs },
+          () => `the peer is heard again (after ${Math.round(silentMs)} ms)`,
+        ),
+  );
   if (mode === 'answer') await call.answer();
 
   const stop = () => void call.hangup('normal');
@@ -352,6 +366,12 @@ async function runCall(
   if (media.hangupTimer) clearTimeout(media.hangupTimer);
   media.mic?.stop();
   media.recorder?.close();
+  if (info.reason === 'connection-lost')
+    out.event(
+      'lost',
+      { callId: call.id, detail: info.detail ?? null },
+      () => `connection lost${info.detail ? `: ${info.detail}` : ''}`,
+    );
   out.event(
     'ended',
     { ...info },

@@ -43,6 +43,7 @@ export class FakeCallHandle extends TypedEmitter<CallEvents> implements CallHand
   #state: CallState;
   #path: MediaPath | null = null;
   #muted = false;
+  #liveness: 'live' | 'reconnecting' = 'live';
   #connectedAt: number | null = null;
   #timers: NodeJS.Timeout[] = [];
   readonly sentFrames: Int16Array[] = [];
@@ -102,9 +103,16 @@ export class FakeCallHandle extends TypedEmitter<CallEvents> implements CallHand
   stats(): CallStatsSnapshot {
     return {
       path: this.#path,
-      rttMs: this.#path === 'direct' ? 12 : this.#path === 'relay' ? 48 : null,
-      lossPct: this.#path === 'relay' ? 0.5 : 0,
-      jitterMs: 3,
+      rttMs:
+        this.#liveness === 'reconnecting'
+          ? null
+          : this.#path === 'direct'
+            ? 12
+            : this.#path === 'relay'
+              ? 48
+              : null,
+      lossPct: this.#liveness === 'reconnecting' ? 100 : this.#path === 'relay' ? 0.5 : 0,
+      jitterMs: this.#liveness === 'reconnecting' ? null : 3,
       bitrateKbps: 24,
       tier: 2,
       framesSent: this.sentFrames.length,
@@ -113,6 +121,8 @@ export class FakeCallHandle extends TypedEmitter<CallEvents> implements CallHand
       framesLate: 0,
       framesRecovered: 0,
       jitterBufferMs: 40,
+      liveness: this.#liveness,
+      silentMs: this.#liveness === 'live' ? 20 : 2500,
     };
   }
 
@@ -143,6 +153,13 @@ export class FakeCallHandle extends TypedEmitter<CallEvents> implements CallHand
   setPath(path: MediaPath, reason = 'test'): void {
     this.#path = path;
     this.emit('path', { path, reason });
+  }
+
+  /** The remote side goes silent ('reconnecting') or is heard again ('live'). */
+  setLiveness(state: 'live' | 'reconnecting'): void {
+    if (state === this.#liveness) return;
+    this.#liveness = state;
+    this.emit('liveness', { state, silentMs: state === 'live' ? 2500 : 2000 });
   }
 
   emitStats(): void {

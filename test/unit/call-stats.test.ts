@@ -32,7 +32,13 @@ const receiver = (packetsReceived: number, highestSeq: number | null): ReceiverS
   jitter: { currentDelayMs: 40.123 } as JitterBufferStats,
 });
 
-const base = { path: 'relay' as const, pathRttMs: 20, tier: 5 };
+const base = {
+  path: 'relay' as const,
+  pathRttMs: 20,
+  tier: 5,
+  liveness: 'live' as const,
+  silentMs: 0,
+};
 
 describe('CallStatsCollector', () => {
   test('bitrate and loss over one interval', () => {
@@ -61,8 +67,29 @@ describe('CallStatsCollector', () => {
         framesLate: 3,
         framesRecovered: 1,
         jitterBufferMs: 40.12,
+        liveness: 'live',
+        silentMs: 0,
       },
     );
+  });
+
+  test('a peer silent for over 2 s has no round trip or jitter, and all its media is lost', () => {
+    const c = new CallStatsCollector();
+    c.start(0);
+    c.endInterval(1000, sender(4000), receiver(50, 49));
+    const live = c.snapshot({ ...base, sender: null, receiver: receiver(50, 49), silentMs: 2000 });
+    assert.equal(live.rttMs, 20, 'two seconds of silence is still current');
+    assert.equal(live.lossPct, 0);
+    for (const stale of [
+      { silentMs: 2001, liveness: 'live' as const },
+      { silentMs: 100, liveness: 'reconnecting' as const },
+    ]) {
+      const snap = c.snapshot({ ...base, ...stale, sender: null, receiver: receiver(50, 49) });
+      assert.equal(snap.rttMs, null, JSON.stringify(stale));
+      assert.equal(snap.jitterMs, null);
+      assert.equal(snap.lossPct, 100);
+      assert.equal(snap.liveness, stale.liveness);
+    }
   });
 
   test('before media: no figures, the default tier', () => {
@@ -72,6 +99,8 @@ describe('CallStatsCollector', () => {
       tier: null,
       sender: null,
       receiver: null,
+      liveness: 'live',
+      silentMs: 0,
     });
     assert.equal(snap.tier, DEFAULT_TIER_ID);
     assert.equal(snap.jitterMs, null);

@@ -17,6 +17,7 @@ export type CallEvent =
   | { type: 'no-answer' }
   | { type: 'offline' }
   | { type: 'relay-lost' }
+  | { type: 'connection-lost'; silentMs: number }
   | { type: 'security'; detail: string }
   | { type: 'error'; detail: string };
 
@@ -58,6 +59,14 @@ export function nextCallState(state: CallPhase, event: CallEvent): Transition | 
       return state === 'connected' ? null : { state: 'ended', end: 'offline' };
     case 'relay-lost':
       return { state: 'ended', end: 'relay-lost' };
+    case 'connection-lost':
+      return state === 'connected'
+        ? {
+            state: 'ended',
+            end: 'connection-lost',
+            detail: `nothing from the peer for ${Math.round(event.silentMs / 1000)} s`,
+          }
+        : null;
     case 'security':
       return { state: 'ended', end: 'security', detail: event.detail };
     case 'error':

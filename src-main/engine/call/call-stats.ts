@@ -7,7 +7,7 @@
 import type { CallSignal, MediaPath } from '../../../src-shared/call-signals.ts';
 import type { ReceiverStats, SenderStats } from '../media/media-pipeline.ts';
 import { DEFAULT_TIER } from '../media/quality-tiers.ts';
-import type { CallStatsSnapshot } from './softphone-api.ts';
+import type { CallLiveness, CallStatsSnapshot } from './softphone-api.ts';
 
 export type ReportSignal = Extract<CallSignal, { kind: 'report' }>;
 
@@ -18,7 +18,16 @@ export interface CallStatsInput {
   tier: number | null;
   sender: SenderStats | null;
   receiver: ReceiverStats | null;
+  /** What the call's liveness says of the peer, and how long it has been silent. */
+  liveness: CallLiveness;
+  silentMs: number;
 }
+
+/**
+ * Figures about the peer's media older than this are not shown as current: a peer silent this
+ * long has no round trip or jitter to speak of ("no data", never the last good value).
+ */
+export const STATS_STALE_MS = 2000;
 
 export class CallStatsCollector {
   #last = { at: 0, bytesSent: 0, packetsReceived: 0, highestSeq: null as number | null };
@@ -64,11 +73,14 @@ export class CallStatsCollector {
     if (input.path === 'relay' && rttMs !== null && this.#peerRelayRttMs !== null) {
       rttMs += this.#peerRelayRttMs;
     }
+    const stale = input.liveness !== 'live' || input.silentMs > STATS_STALE_MS;
+    if (stale) rttMs = null;
     return {
       path: input.path,
       rttMs: rttMs === null ? null : round(rttMs),
-      lossPct: round(this.#intervalLossPct),
-      jitterMs: r ? round(r.interarrivalJitterMs) : null,
+      // Nothing arrives: that is all of it lost, not the last interval's figure.
+      lossPct: stale ? 100 : round(this.#intervalLossPct),
+      jitterMs: r && !stale ? round(r.interarrivalJitterMs) : null,
       bitrateKbps: round(this.#bitrateKbps),
       tier: input.tier ?? DEFAULT_TIER.id,
       framesSent: s?.packetsSent ?? 0,
@@ -77,6 +89,8 @@ export class CallStatsCollector {
       framesLate: r?.framesLate ?? 0,
       framesRecovered: r?.framesRecovered ?? 0,
       jitterBufferMs: r ? round(r.jitter.currentDelayMs) : 0,
+      liveness: input.liveness,
+      silentMs: round(input.silentMs),
     };
   }
 

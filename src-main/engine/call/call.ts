@@ -3,12 +3,16 @@
 // paths to MediaPaths (the transports and the coordinated switch between them), the direct path's
 // life to DirectPath (attempts, supervision, retries) and its figures and receiver reports to
 // CallStatsCollector. Signals reach it already schema-checked and addressed to this call.
+// Whether the peer is still there is CallLiveness's verdict on what arrives on every media path
+// (authenticated media, and the direct connection's own pings): "reconnecting" after ~2 s of
+// nothing, the call ends as "connection-lost" after ~15 s. Hang-up goes out on every path.
 import { randomBytes } from 'node:crypto';
-import type {
-  CallId,
-  CallSignal,
-  HangupReason,
-  MediaPath,
+import {
+  HangupReasonSchema,
+  type CallId,
+  type CallSignal,
+  type HangupReason,
+  type MediaPath,
 } from '../../../src-shared/call-signals.ts';
 import { fingerprintBytes, type Fingerprint } from '../../../src-shared/fingerprint.ts';
 import type { Identity } from '../identity/identity.ts';
@@ -22,8 +26,9 @@ import type { DirectAttempt } from '../nat/direct-connector.ts';
 import { CallStatsCollector, round } from './call-stats.ts';
 import { nextCallState, type CallEvent } from './call-state.ts';
 import { DirectPath } from './direct-path.ts';
+import { CallLiveness, type LivenessOptions, type LivenessOutput } from './liveness.ts';
 import { MediaPaths } from './media-paths.ts';
-import type { MediaTransport } from './media-transport.ts';
+import { hangupCloseReason, type MediaTransport } from './media-transport.ts';
 import { backgroundScheduler, Ticker } from './ticker.ts';
 import type {
   CallDirection,
@@ -50,10 +55,25 @@ export interface CallContext {
   signal(signal: CallSignal): Promise<void>;
   ringTimeoutMs: number;
   now?: () => number;
+  /** How long silence may last (tests shorten it); defaults in liveness.ts. */
+  liveness?: LivenessOptions;
 }
 
 const STATS_INTERVAL_MS = 1000;
 const KEY_SHARE_WAIT_MS = 3000;
+const LIVENESS_TICK_MS = 200;
+/**
+ * A hang-up that cannot leave through the relay (it is gone, or going) must not keep the call
+ * open: the direct path and the peer's liveness carry it instead.
+ */
+const HANGUP_SIGNAL_WAIT_MS = 1000;
+/**
+ * The relay's `remote-gone` is its guess (the peer's relay connection dropped); media heard from
+ * the peer this recently, on any path, says the peer is there (its relay link may come back).
+ */
+const HEARD_RECENTLY_MS = 1000;
+/** Silence fed to the encoder for a keep-alive: DTX sends one within 400 ms of silence. */
+const KEEPALIVE_MAX_SLICES = 30;
 
 export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   readonly id: CallId;
@@ -82,6 +102,11 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   #peerWantsDirect = false;
   readonly #quality = new QualityController();
   #pendingTier: { tier: number; atSeq: number; reason: string } | null = null;
+  #liveness: CallLiveness | null = null;
+  #livenessTimer: NodeJS.Timeout | null = null;
+  #hangingUp = false;
+  /** Relay `remote-gone` signals ignored because the peer was heard (counted for tests). */
+  #remoteGoneIgnored = 0;
 
   constructor(opts: { id: CallId; peer: Fingerprint; direction: CallDirection; ctx: CallContext }) {
     super();
@@ -120,6 +145,7 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
       peerWantsDirect: () => this.#peerWantsDirect,
       createAttempt: opts.ctx.createDirectAttempt,
       onPacket: (p) => this.receivePacket(p),
+      onPeerHangup: (reason) => this.#onPeerHangup(reason),
       onOutcome: (o) => this.emit('direct', o),
       scheduler: { now: this.#now, setTimeout: backgroundScheduler.setTimeout },
     });
@@ -143,6 +169,15 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
 
   get teardownErrors(): number {
     return this.#teardownErrors;
+  }
+
+  /** 'reconnecting' while the peer has been silent on every path for ~2 s. */
+  get liveness(): 'live' | 'reconnecting' {
+    return this.#liveness?.state === 'reconnecting' ? 'reconnecting' : 'live';
+  }
+
+  get remoteGoneIgnored(): number {
+    return this.#remoteGoneIgnored;
   }
 
   /** The caller's opening: invite, then our key share (the relay keeps them in order). */
@@ -185,11 +220,13 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   }
 
   async hangup(reason: HangupReason = 'normal'): Promise<void> {
-    if (this.#state === 'ended') return;
-    await this.#signal({
-      kind: 'hangup',
-      reason: this.#state === 'connected' ? reason : 'cancelled',
-    });
+    if (this.#state === 'ended' || this.#hangingUp) return;
+    this.#hangingUp = true;
+    const wire: HangupReason = this.#state === 'connected' ? reason : 'cancelled';
+    // Every path carries it: the direct connection closes saying so at once (the relay may be
+    // what is gone), and the relay forwards the signal if it can, within a bounded wait.
+    this.#direct.closeSaying(hangupCloseReason(wire));
+    await this.#signalWithin({ kind: 'hangup', reason: wire }, HANGUP_SIGNAL_WAIT_MS);
     this.#apply({ type: 'local-hangup', reason });
   }
 
@@ -208,7 +245,16 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
     // While the direct path is suspect (silent for a moment, not yet given up), every packet
     // also goes over the relay: the receiver de-duplicates, and a real outage costs no audio.
     const alsoOnRelay = this.#direct.suspect;
-    for (const packet of sender.push(frame)) this.#paths.send(packet, seq, alsoOnRelay);
+    const reconnecting = this.#liveness?.state === 'reconnecting';
+    for (const packet of sender.push(frame))
+      this.#sendPacket(packet, seq, alsoOnRelay, reconnecting);
+  }
+
+  #sendPacket(packet: Uint8Array, seq: number, alsoOnRelay: boolean, everywhere: boolean): void {
+    // A silent peer may be reachable on a path media is not on: try them all until it answers.
+    if (everywhere) this.#paths.sendOnAll(packet);
+    else this.#paths.send(packet, seq, alsoOnRelay);
+    this.#liveness?.sent(this.#now());
   }
 
   /** A media path became available (relay grant, or an authenticated direct connection). */
@@ -220,7 +266,10 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   receivePacket(packet: Uint8Array): void {
     const receiver = this.#receiver;
     if (!receiver) return;
-    receiver.receive(packet, this.#now());
+    const now = this.#now();
+    const outcome = receiver.receive(packet, now);
+    // Only what opened under the call's keys is the peer (a replayed or forged packet is not).
+    if (outcome === 'accepted' || outcome === 'late') this.#heard(now);
   }
 
   /** A signal from the peer for this call (already schema-checked). */
@@ -245,6 +294,18 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
         this.#apply({ type: 'remote-reject', reason: signal.reason });
         return;
       case 'hangup':
+        if (signal.reason === 'remote-gone' && this.#heardWithin(HEARD_RECENTLY_MS)) {
+          // The relay lost the peer's connection (or is going away), but the peer's media still
+          // arrives: its liveness, not the relay's guess, decides when the call is over.
+          this.#remoteGoneIgnored++;
+          return;
+        }
+        if (signal.reason === 'remote-gone' && this.#liveness?.state === 'reconnecting') {
+          // We hear nothing either (the peer's liveness gave up first, or the relay lost it):
+          // for the person in the call that is one thing, the connection was lost.
+          this.#connectionLost(this.#liveness.silentMs(this.#now()));
+          return;
+        }
         this.#apply({ type: 'remote-hangup', reason: signal.reason });
         return;
       case 'ice-candidate':
@@ -288,6 +349,8 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   stats(): CallStatsSnapshot {
     const path = this.#paths.current;
     return this.#stats.snapshot({
+      liveness: this.liveness,
+      silentMs: this.#liveness?.silentMs(this.#now()) ?? 0,
       path,
       pathRttMs: (path ? this.#paths.get(path)?.rttMs() : null) ?? null,
       tier: this.#sender?.tier.id ?? null,
@@ -363,6 +426,83 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
     this.#stats.start(this.#now());
     this.#statsTimer = setInterval(() => this.#everySecond(), STATS_INTERVAL_MS);
     this.#statsTimer.unref();
+    this.#liveness = new CallLiveness(this.#now(), this.#ctx.liveness);
+    this.#livenessTimer = setInterval(() => this.#livenessTick(), LIVENESS_TICK_MS);
+    this.#livenessTimer.unref();
+  }
+
+  #heard(now: number): void {
+    const l = this.#liveness;
+    if (l) this.#applyLiveness(l.heard(now));
+  }
+
+  #heardWithin(ms: number): boolean {
+    const l = this.#liveness;
+    if (!l) return false;
+    const now = this.#now();
+    const direct = this.#direct.silenceMs();
+    return l.silentMs(now) < ms || (direct !== null && direct < ms);
+  }
+
+  #livenessTick(): void {
+    const l = this.#liveness;
+    if (!l || this.#state !== 'connected') return;
+    const now = this.#now();
+    // Anything on the authenticated direct connection (media, its 200 ms pings) is the peer.
+    const direct = this.#direct.silenceMs();
+    if (direct !== null && direct < LIVENESS_TICK_MS * 2)
+      this.#applyLiveness(l.heard(now - direct));
+    this.#applyLiveness(l.tick(now));
+  }
+
+  #applyLiveness(outputs: LivenessOutput[]): void {
+    for (const o of outputs) {
+      switch (o.type) {
+        case 'reconnecting':
+          this.emit('liveness', { state: 'reconnecting', silentMs: round(o.silentMs) });
+          break;
+        case 'recovered':
+          this.emit('liveness', { state: 'live', silentMs: round(o.silentMs) });
+          break;
+        case 'keepalive':
+          this.#keepalive();
+          break;
+        case 'lost':
+          this.#connectionLost(o.silentMs);
+          return;
+      }
+    }
+  }
+
+  /**
+   * Nothing went out for a while (the host feeds no audio): feed the encoder the silence it
+   * missed, so DTX sends a comfort-noise keep-alive the peer authenticates like any frame.
+   */
+  #keepalive(): void {
+    const sender = this.#sender;
+    if (!sender || this.#state !== 'connected') return;
+    const silence = new Int16Array(SLICE_SAMPLES);
+    const reconnecting = this.#liveness?.state === 'reconnecting';
+    for (let i = 0; i < KEEPALIVE_MAX_SLICES; i++) {
+      const seq = sender.nextSeq;
+      const packets = sender.push(silence);
+      for (const p of packets) this.#sendPacket(p, seq, this.#direct.suspect, reconnecting);
+      if (packets.length > 0) return;
+    }
+  }
+
+  #connectionLost(silentMs: number): void {
+    if (this.#state !== 'connected') return;
+    // Tell the peer on every path, in case only its way to us is broken.
+    this.#direct.closeSaying(hangupCloseReason('remote-gone'));
+    void this.#signalWithin({ kind: 'hangup', reason: 'remote-gone' }, HANGUP_SIGNAL_WAIT_MS);
+    this.#apply({ type: 'connection-lost', silentMs });
+  }
+
+  /** The peer closed the direct connection with a hang-up: as good as its hang-up signal. */
+  #onPeerHangup(reason: string): void {
+    const parsed = HangupReasonSchema.safeParse(reason);
+    this.#apply({ type: 'remote-hangup', reason: parsed.success ? parsed.data : 'normal' });
   }
 
   #everySecond(): void {
@@ -407,6 +547,19 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
     this.#apply(kind === 'security' ? { type: 'security', detail } : { type: 'error', detail });
   }
 
+  /** Send a signal, waiting for it at most `ms` (a dead relay link may never answer). */
+  async #signalWithin(signal: CallSignal, ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#signal(signal),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, ms);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
   async #signal(signal: CallSignal): Promise<void> {
     try {
       await this.#ctx.signal(signal);
@@ -419,6 +572,7 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
     if (this.#endInfo) return;
     if (this.#ringTimer) clearTimeout(this.#ringTimer);
     if (this.#statsTimer) clearInterval(this.#statsTimer);
+    if (this.#livenessTimer) clearInterval(this.#livenessTimer);
     this.#direct.close();
     this.#playout?.stop();
     this.#paths.close();

@@ -11,12 +11,15 @@ export class DirectMediaPath implements MediaTransport {
   constructor(opts: {
     connection: DirectConnection;
     onPacket: (packet: Uint8Array) => void;
-    /** The connection closed (the peer hung up, timed out or went away; or we closed it). */
-    onClosed: (reason: string) => void;
+    /**
+     * The connection closed (the peer hung up, timed out or went away; or we closed it):
+     * `remote` when the peer (or the network) closed it.
+     */
+    onClosed: (reason: string, remote: boolean) => void;
   }) {
     this.#connection = opts.connection;
     this.#connection.on('media', opts.onPacket);
-    this.#connection.on('closed', (info) => opts.onClosed(info.reason));
+    this.#connection.on('closed', (info) => opts.onClosed(info.reason, info.remote));
   }
 
   send(packet: Uint8Array): void {
@@ -32,7 +35,7 @@ export class DirectMediaPath implements MediaTransport {
     return this.#connection.silenceMs();
   }
 
-  close(): void {
-    void this.#connection.close('call over');
+  close(reason = 'call over'): void {
+    void this.#connection.close(reason);
   }
 }

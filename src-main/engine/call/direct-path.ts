@@ -7,6 +7,7 @@ import type { CallSignal, MediaPath } from '../../../src-shared/call-signals.ts'
 import type { DirectAttempt, DirectResult } from '../nat/direct-connector.ts';
 import { round } from './call-stats.ts';
 import { DirectMediaPath } from './direct-media-path.ts';
+import { hangupFromCloseReason } from './media-transport.ts';
 import { PathState, type PathTiming } from './path-state.ts';
 import type { CallState, DirectOutcome } from './softphone-api.ts';
 import type { Scheduler } from './ticker.ts';
@@ -25,7 +26,7 @@ export interface DirectPathOptions {
   paths: {
     readonly agreedPath: MediaPath;
     attach(transport: DirectMediaPath, reason: string): void;
-    detach(kind: 'direct'): void;
+    detach(kind: 'direct', reason?: string): void;
     directReady(): void;
     propose(path: 'direct', reason: string): void;
     fallback(reason: string): void;
@@ -38,6 +39,8 @@ export interface DirectPathOptions {
   /** A fresh attempt for a retry (absent or null: no retries). */
   createAttempt?: () => DirectAttempt | null;
   onPacket(packet: Uint8Array): void;
+  /** The peer closed the direct connection saying it hangs up (authenticated by the connection). */
+  onPeerHangup?(reason: string): void;
   /** The outcome of each attempt. */
   onOutcome(outcome: DirectOutcome): void;
   scheduler: Scheduler;
@@ -66,6 +69,21 @@ export class DirectPath {
   /** A direct connection is carrying (or may again carry) media. */
   get connected(): boolean {
     return this.#path !== null;
+  }
+
+  /** Milliseconds since the peer was last heard on the direct connection (null: none open). */
+  silenceMs(): number | null {
+    return this.#path?.silenceMs() ?? null;
+  }
+
+  /**
+   * The call is ending: stop supervising and retrying, and close the direct connection now with
+   * `closeReason` (a hang-up the peer reads even when the relay is gone).
+   */
+  closeSaying(closeReason: string): void {
+    const hadPath = this.#path !== null;
+    this.close();
+    if (hadPath) this.#o.paths.detach('direct', closeReason);
   }
 
   /** Healthy but quiet for a moment: every packet should also go over the relay. */
@@ -125,7 +143,13 @@ export class DirectPath {
     const path: DirectMediaPath = new DirectMediaPath({
       connection: r.connection,
       onPacket: (p) => this.#o.onPacket(p),
-      onClosed: (reason) => {
+      onClosed: (reason, remote) => {
+        const hangup = remote ? hangupFromCloseReason(reason) : null;
+        if (hangup !== null && this.#path === path && this.#o.callState() !== 'ended') {
+          this.#drop();
+          this.#o.onPeerHangup?.(hangup);
+          return;
+        }
         this.#o.scheduler.setTimeout(() => {
           if (this.#path === path && this.#o.callState() !== 'ended')
             this.#lost(`direct connection closed: ${reason}`);

@@ -54,8 +54,8 @@ export class MediaPaths {
   }
 
   /** Close and forget the path of this kind, without moving media (the caller falls back). */
-  detach(kind: MediaPath): void {
-    this.#transports.get(kind)?.close();
+  detach(kind: MediaPath, reason?: string): void {
+    this.#transports.get(kind)?.close(reason);
     this.#transports.delete(kind);
   }
 
@@ -69,6 +69,11 @@ export class MediaPaths {
     const transport = this.#transports.get(path) ?? this.#transports.get('relay');
     transport?.send(packet);
     if (alsoOnRelay && path === 'direct') this.#transports.get('relay')?.send(packet);
+  }
+
+  /** One packet on every attached path (the peer is silent: try every way to reach it). */
+  sendOnAll(packet: Uint8Array): void {
+    for (const t of this.#transports.values()) t.send(packet);
   }
 
   /** The direct path is up and authenticated: we receive on it and may propose it. */
@@ -94,8 +99,9 @@ export class MediaPaths {
     this.#apply(this.#switcher.onSignal(signal, this.#o.nextSeq(), this.#o.now()));
   }
 
-  close(): void {
-    for (const t of this.#transports.values()) t.close();
+  /** Close every path; `reason` is what each tells the peer where it can (see MediaTransport). */
+  close(reason?: string): void {
+    for (const t of this.#transports.values()) t.close(reason);
     this.#transports.clear();
   }
 

@@ -36,6 +36,8 @@ export type CallEndReason =
   | 'offline'
   | 'remote-gone'
   | 'relay-lost'
+  /** Nothing heard from the peer on any media path for ~15 s (see call/liveness.ts). */
+  | 'connection-lost'
   | 'security'
   | 'error';
 
@@ -52,7 +54,16 @@ export interface CallStatsSnapshot {
   framesLate: number;
   framesRecovered: number;
   jitterBufferMs: number;
+  /**
+   * Whether the peer is heard on any media path: 'reconnecting' after ~2 s of nothing. While it
+   * is, the figures above that describe the peer's media are stale: rttMs and jitterMs are null.
+   */
+  liveness: CallLiveness;
+  /** Milliseconds since the last authenticated packet from the peer (0 before media starts). */
+  silentMs: number;
 }
+
+export type CallLiveness = 'live' | 'reconnecting';
 
 export interface CallEndInfo {
   reason: CallEndReason;
@@ -78,6 +89,8 @@ export type CallEvents = {
   path: [{ path: MediaPath; reason: string }];
   quality: [{ tier: number; bitrateKbps: number; reason: string }];
   stats: [CallStatsSnapshot];
+  /** The peer went silent on every path ('reconnecting'), or is heard again ('live'). */
+  liveness: [{ state: CallLiveness; silentMs: number }];
   /** 20 ms of decoded audio to play, paced in real time by the engine. */
   audio: [Int16Array];
   /** The outcome of a direct-path attempt (the call stays on the relay when it fails). */
