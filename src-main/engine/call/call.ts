@@ -225,8 +225,13 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
     const wire: HangupReason = this.#state === 'connected' ? reason : 'cancelled';
     // Every path carries it: the direct connection closes saying so at once (the relay may be
     // what is gone), and the relay forwards the signal if it can, within a bounded wait.
-    this.#direct.closeSaying(hangupCloseReason(wire));
-    await this.#signalWithin({ kind: 'hangup', reason: wire }, HANGUP_SIGNAL_WAIT_MS);
+    await this.#within(
+      Promise.all([
+        this.#direct.closeSaying(hangupCloseReason(wire)),
+        this.#signal({ kind: 'hangup', reason: wire }),
+      ]),
+      HANGUP_SIGNAL_WAIT_MS,
+    );
     this.#apply({ type: 'local-hangup', reason });
   }
 
@@ -494,8 +499,8 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   #connectionLost(silentMs: number): void {
     if (this.#state !== 'connected') return;
     // Tell the peer on every path, in case only its way to us is broken.
-    this.#direct.closeSaying(hangupCloseReason('remote-gone'));
-    void this.#signalWithin({ kind: 'hangup', reason: 'remote-gone' }, HANGUP_SIGNAL_WAIT_MS);
+    void this.#direct.closeSaying(hangupCloseReason('remote-gone'));
+    void this.#signal({ kind: 'hangup', reason: 'remote-gone' });
     this.#apply({ type: 'connection-lost', silentMs });
   }
 
@@ -547,11 +552,11 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
     this.#apply(kind === 'security' ? { type: 'security', detail } : { type: 'error', detail });
   }
 
-  /** Send a signal, waiting for it at most `ms` (a dead relay link may never answer). */
-  async #signalWithin(signal: CallSignal, ms: number): Promise<void> {
+  /** Wait for `work` at most `ms` (a dead relay link may never answer). */
+  async #within(work: Promise<unknown>, ms: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      this.#signal(signal),
+      work.catch(() => undefined),
       new Promise<void>((resolve) => {
         timer = setTimeout(resolve, ms);
         timer.unref();

@@ -36,6 +36,11 @@ export class DirectMediaPath implements MediaTransport {
   }
 
   close(reason = 'call over'): void {
-    void this.#connection.close(reason);
+    void this.closeAndWait(reason);
+  }
+
+  /** Close, resolving once the connection has said so to the peer (or failed to). */
+  closeAndWait(reason: string): Promise<void> {
+    return this.#connection.close(reason);
   }
 }

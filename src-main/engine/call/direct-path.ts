@@ -80,10 +80,15 @@ export class DirectPath {
    * The call is ending: stop supervising and retrying, and close the direct connection now with
    * `closeReason` (a hang-up the peer reads even when the relay is gone).
    */
-  closeSaying(closeReason: string): void {
-    const hadPath = this.#path !== null;
+  closeSaying(closeReason: string): Promise<void> {
+    const path = this.#path;
     this.close();
-    if (hadPath) this.#o.paths.detach('direct', closeReason);
+    if (!path) return Promise.resolve();
+    // Closed here, and awaited: a host that exits right after the call ends must not cut off
+    // the close before it leaves (the peer would see silence, not a hang-up).
+    const said = path.closeAndWait(closeReason);
+    this.#o.paths.detach('direct', closeReason);
+    return said;
   }
 
   /** Healthy but quiet for a moment: every packet should also go over the relay. */
