@@ -125,7 +125,6 @@ export const CallSignalSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 export type CallSignal = z.infer<typeof CallSignalSchema>;
-export type CallSignalKind = CallSignal['kind'];
 
 export function parseCallSignal(json: unknown): CallSignal | null {
   const r = CallSignalSchema.safeParse(json);

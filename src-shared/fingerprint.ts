@@ -8,8 +8,6 @@ import { bech32m } from 'bech32';
 
 export const FINGERPRINT_BYTES = 32;
 const PREFIX = 'wzp';
-/** 3 (prefix) + 1 (separator) + 52 (data) + 6 (checksum). */
-export const FINGERPRINT_TEXT_LENGTH = 62;
 
 declare const fingerprintBrand: unique symbol;
 /** The canonical (lower-case, ungrouped) text form; only `parseFingerprint` and `fingerprintToText` make one. */

@@ -145,7 +145,6 @@ export const CallStatsViewSchema = z.strictObject({
   bitrateKbps: z.number(),
   tier: z.number(),
 });
-export type CallStatsView = z.output<typeof CallStatsViewSchema>;
 
 export const CallViewSchema = z.strictObject({
   id: CallIdSchema,
@@ -339,7 +338,6 @@ export const Events = {
 
 export type EventName = keyof typeof Events;
 export type EventPayload<E extends EventName> = z.output<(typeof Events)[E]>;
-export const EVENT_NAMES = Object.keys(Events) as EventName[];
 
 export type IpcEvent = { [E in EventName]: { event: E; payload: EventPayload<E> } }[EventName];
 

@@ -18,7 +18,7 @@ export const WS_PATH = '/ipc';
 export const WS_PROTOCOL = 'wzp.v1';
 export const WS_TOKEN_PROTOCOL_PREFIX = 'wzp.token.';
 /** No text message is larger; the largest is a snapshot of 10,000 contacts and entries. */
-export const WS_MAX_TEXT_CHARS = 4_000_000;
+const WS_MAX_TEXT_CHARS = 4_000_000;
 
 const RequestId = z
   .number()
@@ -39,7 +39,6 @@ export const WsHostMessageSchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('res'), id: RequestId, response: z.unknown() }),
   z.strictObject({ t: z.literal('evt'), event: z.string().max(64), payload: z.unknown() }),
 ]);
-export type WsHostMessage = z.output<typeof WsHostMessageSchema>;
 
 export function wsRequest(id: number, req: IpcRequest): string {
   return JSON.stringify({ t: 'req', id, cmd: req.cmd, args: req.args });

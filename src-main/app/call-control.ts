@@ -263,7 +263,7 @@ function statsView(s: CallStatsSnapshot): CallView['stats'] {
   };
 }
 
-export function callOutcome(
+function callOutcome(
   v: Pick<CallView, 'connectedAt' | 'direction'>,
   info: CallEndInfo,
 ): CallOutcome {

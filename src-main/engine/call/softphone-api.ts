@@ -17,9 +17,7 @@ export { checkWavTarget, readWav, writeWav, WavError, WavStreamWriter } from '..
 export type { DecodedWav } from '../media/wav.ts';
 export { RelayPinStore } from '../signaling/relay-pins.ts';
 export type { Address, ExpectedPeer, Logger };
-export { silentLogger } from '../base/logger.ts';
 
-export const PCM_SAMPLE_RATE = 48_000;
 export const PCM_FRAME_SAMPLES = 960;
 const PCM_FRAME_MS = 20;
 

@@ -14,7 +14,6 @@ import type { QUICConnection, QUICSocket, QUICStream } from '@matrixai/quic';
 interface NativeConnection {
   dgramSend(data: Uint8Array): void | null;
   dgramRecvVec(): Uint8Array | null;
-  dgramMaxWritableLen(): number | null;
   stats(): NativeStats;
   pathStats(): NativePathStats[];
   isEstablished(): boolean;
@@ -53,11 +52,6 @@ interface SocketInternals {
 
 function internalsOf(connection: QUICConnection): ConnectionInternals {
   return connection as unknown as ConnectionInternals;
-}
-
-/** Largest DATAGRAM payload the connection can send now, or null before the handshake. */
-export function datagramMaxPayload(connection: QUICConnection): number | null {
-  return internalsOf(connection).conn.dgramMaxWritableLen();
 }
 
 /**
