@@ -147,7 +147,7 @@ async function childMain(mode: ChildMode): Promise<void> {
 
 // ---------------------------------------------------------------- parent: the load generator
 
-class Child {
+export class Child {
   private readonly proc: ChildProcess;
   private nextId = 1;
   private readonly waiting = new Map<number, (m: FromChild) => void>();
@@ -164,6 +164,11 @@ class Child {
       this.waiting.delete(m.id);
       w?.(m);
     });
+  }
+
+  /** The forwarder's process id, for /proc figures (bench soak). */
+  get pid(): number {
+    return this.proc.pid as number;
   }
 
   ready(): Promise<void> {
@@ -262,7 +267,7 @@ function pct(sorted: Float64Array, p: number): number {
 
 const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
 
-class Generator {
+export class Generator {
   readonly mode: Mode;
   /** One forwarder; in 'cluster' mode two, party a of every call on the first, b on the second. */
   readonly children: Child[];

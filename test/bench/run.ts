@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import type { BenchModule, BenchResult } from './bench-types.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const only = process.argv.slice(2);
+// Names of benchmarks; `--flag value` pairs after them are the benchmarks' own (soak --minutes).
+const args = process.argv.slice(2);
+const only = args.filter((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
 const names = readdirSync(here)
   .filter((f) => f.endsWith('.bench.ts'))
   .map((f) => f.slice(0, -'.bench.ts'.length))
