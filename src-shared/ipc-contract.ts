@@ -144,6 +144,8 @@ export const CallStatsViewSchema = z.strictObject({
   jitterMs: z.number().nullable(),
   bitrateKbps: z.number(),
   tier: z.number(),
+  /** When the figures were measured (epoch ms): older than 2 s, they are no data. */
+  measuredAt: Timestamp.optional(),
 });
 
 export const CallViewSchema = z.strictObject({
@@ -160,7 +162,10 @@ export const CallViewSchema = z.strictObject({
   muted: z.boolean(),
   startedAt: Timestamp,
   connectedAt: Timestamp.nullable(),
+  /** Null while nothing current is known (before media, or the peer is silent). */
   stats: CallStatsViewSchema.nullable(),
+  /** Nothing heard from the peer on any path for ~2 s; the call ends after ~15 s of it. */
+  reconnecting: z.boolean().optional(),
   /** The short authentication string both sides can read aloud. */
   sas: z.string().max(64).nullable(),
 });

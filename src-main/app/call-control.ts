@@ -187,8 +187,14 @@ export class CallControl {
         changed();
       }),
       handle.on('stats', (s) => {
-        view.stats = statsView(s);
+        // A silent peer's figures are no data, never its last good ones.
+        view.stats = s.liveness === 'live' ? statsView(s, this.#opts.now()) : null;
         if (s.path) view.path = s.path;
+        changed();
+      }),
+      handle.on('liveness', ({ state }) => {
+        view.reconnecting = state === 'reconnecting';
+        if (view.reconnecting) view.stats = null;
         changed();
       }),
       handle.on('verified', ({ sas }) => {
@@ -224,6 +230,8 @@ export class CallControl {
       events.notice('warning', `Call with ${who} failed (${info.reason})`);
     else if (outcome === 'declined' && v.direction === 'outgoing')
       events.notice('info', `${who} declined the call`);
+    else if (info.reason === 'connection-lost')
+      events.notice('warning', `Call with ${who} ended: connection lost`);
     events.queueSnapshot();
   }
 }
@@ -253,8 +261,9 @@ function historyEntry(
   };
 }
 
-function statsView(s: CallStatsSnapshot): CallView['stats'] {
+function statsView(s: CallStatsSnapshot, measuredAt: number): CallView['stats'] {
   return {
+    measuredAt,
     rttMs: s.rttMs,
     lossPct: s.lossPct,
     jitterMs: s.jitterMs,

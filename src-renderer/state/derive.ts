@@ -77,8 +77,18 @@ export function formatWhen(ts: number, now: number): string {
 
 export type QualityLevel = 'good' | 'fair' | 'poor' | 'unknown';
 
-export function qualityOf(stats: CallView['stats']): QualityLevel {
+/** Figures older than this are not shown as current (the engine sends them every second). */
+export const STATS_FRESH_MS = 2000;
+
+/** `now` (epoch ms): figures measured more than 2 s before are 'unknown', never 'good'. */
+export function qualityOf(stats: CallView['stats'], now?: number): QualityLevel {
   if (!stats) return 'unknown';
+  if (
+    now !== undefined &&
+    stats.measuredAt !== undefined &&
+    now - stats.measuredAt > STATS_FRESH_MS
+  )
+    return 'unknown';
   const rtt = stats.rttMs ?? 0;
   if (stats.lossPct >= 10 || rtt >= 400) return 'poor';
   if (stats.lossPct >= 3 || rtt >= 200) return 'fair';
@@ -135,6 +145,7 @@ export function avatarColour(fingerprint: string): string {
 export function outcomeLabel(h: Pick<HistoryEntry, 'outcome' | 'reason' | 'direction'>): string {
   switch (h.outcome) {
     case 'answered':
+      if (h.reason === 'connection-lost') return 'Connection lost';
       return h.direction === 'incoming' ? 'Incoming call' : 'Outgoing call';
     case 'missed':
       return h.reason === 'busy' ? 'Missed (you were in a call)' : 'Missed';
@@ -147,7 +158,7 @@ export function outcomeLabel(h: Pick<HistoryEntry, 'outcome' | 'reason' | 'direc
       if (h.reason === 'no-answer') return 'No answer';
       if (h.reason === 'offline') return 'Unavailable';
       if (h.reason === 'security') return 'Stopped: security check failed';
-      if (h.reason === 'relay-lost') return 'Connection lost';
+      if (h.reason === 'relay-lost' || h.reason === 'connection-lost') return 'Connection lost';
       return 'Call failed';
   }
 }

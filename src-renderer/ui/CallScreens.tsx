@@ -94,7 +94,7 @@ function InCall({ call, micDb, devices }: { call: CallView; micDb: number; devic
   const toggleMute = useApp((s) => s.toggleMute);
   const now = useNow(500);
   const elapsed = call.connectedAt ? (now - call.connectedAt) / 1000 : 0;
-  const q = qualityOf(call.stats);
+  const q = call.reconnecting ? 'unknown' : qualityOf(call.stats, now);
   const path = call.path === 'direct' ? 'Direct' : call.path === 'relay' ? 'Relay' : 'Connecting';
   const level = Math.max(-60, micDb);
   const speakingMuted = useSpeakingWhileMuted(call.muted, micDb);
@@ -118,9 +118,14 @@ function InCall({ call, micDb, devices }: { call: CallView; micDb: number; devic
           title={qualityTitle(call.stats)}
           aria-label={`quality ${q}: ${qualityTitle(call.stats)}`}
         >
-          Quality: {q}
+          Quality: {q === 'unknown' ? 'no data' : q}
         </span>
       </div>
+      {call.reconnecting && (
+        <p className="reconnecting" role="status" aria-live="polite">
+          Reconnecting…
+        </p>
+      )}
       {call.sas && (
         <p className="sas">
           Safety words — read them aloud and compare: <strong>{call.sas}</strong>

@@ -365,6 +365,46 @@ describe('calls', () => {
     }
   });
 
+  test('a silent peer: Reconnecting with no stale figures, then the call ends as connection lost', async () => {
+    const r = await rig();
+    try {
+      await online(r);
+      const contact = await ok(
+        r.app.invoke('addContact', { name: 'Bob', fingerprint: newFp(), source: 'typed' }),
+      );
+      await ok(r.app.invoke('startCall', { id: contact.id }));
+      const h = r.phone().calls[0];
+      assert.ok(h);
+      h.remoteAnswer();
+      h.emitStats();
+      let s = await r.lastSnapshot();
+      assert.equal(s.call?.stats?.rttMs, 48);
+      assert.equal(s.call?.stats?.measuredAt, r.clock.t);
+      assert.notEqual(s.call?.reconnecting, true);
+      h.setLiveness('reconnecting');
+      s = await r.lastSnapshot();
+      assert.equal(s.call?.reconnecting, true);
+      assert.equal(s.call?.stats, null, 'the last good figures are not shown');
+      h.emitStats();
+      assert.equal((await r.lastSnapshot()).call?.stats, null);
+      h.setLiveness('live');
+      h.emitStats();
+      s = await r.lastSnapshot();
+      assert.equal(s.call?.reconnecting, false);
+      assert.equal(s.call?.stats?.rttMs, 48);
+      h.setLiveness('reconnecting');
+      r.clock.t += 15_000;
+      h.fail('connection-lost');
+      s = await r.lastSnapshot();
+      assert.equal(s.call, null);
+      assert.equal(s.history[0]?.reason, 'connection-lost');
+      const notices = r.events.filter((e) => e.event === 'notice');
+      assert.match(JSON.stringify(notices.at(-1)), /Bob ended: connection lost/);
+    } finally {
+      await r.cleanup();
+    }
+  });
+
   test('calls are refused until the relay registers', async () => {
     const r = await rig();
     try {

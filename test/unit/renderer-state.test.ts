@@ -254,6 +254,16 @@ describe('screens and shortcuts', () => {
       qualityOf({ rttMs: 20, lossPct: 12, jitterMs: 2, bitrateKbps: 24, tier: 2 }),
       'poor',
     );
+    const fresh = {
+      rttMs: 20,
+      lossPct: 0,
+      jitterMs: 2,
+      bitrateKbps: 24,
+      tier: 2,
+      measuredAt: 10_000,
+    };
+    assert.equal(qualityOf(fresh, 12_000), 'good', 'two seconds old is still current');
+    assert.equal(qualityOf(fresh, 12_001), 'unknown', 'older figures are no data, not good');
   });
 });
 
