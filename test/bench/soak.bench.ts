@@ -143,6 +143,9 @@ export async function run(): Promise<BenchResult> {
       p99WorstMs: round(Math.max(...s.map((x) => x.p99Ms)), 3),
       p50MedianMs: round(median(s.map((x) => x.p50Ms)), 3),
       sendRateMinPct: Math.min(...s.map((x) => x.sendRatePct)),
+      // Whether loss is spread thinly or sits in a few windows (the machine stalling a process).
+      windowsOver1PctLoss: s.filter((x) => x.lossPct > 1).length,
+      windowsGeneratorBehind: s.filter((x) => x.sendRatePct < 95).length,
       verifyFailures: s.reduce((n, x) => n + x.verifyFailures, 0),
     };
   };
@@ -235,6 +238,12 @@ export async function run(): Promise<BenchResult> {
         'windows of 2 s alternate between the relay and the plain forwarder, so each carries the ' +
         'calls half of the time; delay is generator -> forwarder -> generator on loopback',
       samples,
+      windows: steps.map((x) => ({
+        mode: x.mode,
+        lossPct: x.lossPct,
+        p99Ms: x.p99Ms,
+        sendRatePct: x.sendRatePct,
+      })),
     },
   };
 }

@@ -4,7 +4,8 @@
 // (error kinds, lengths) as corpus. A crash is an exception the target does not allow; a hang is
 // an input that takes more than a second of CPU; both are saved to test/fuzz/crashes/ as reproducers
 // (test/unit/fuzz-regressions.test.ts replays them). Prints, per target: inputs, crashes, hangs,
-// corpus size and the process's peak RSS; exits non-zero on any crash or hang.
+// corpus size, the process's peak RSS while the target ran and its growth over the target's
+// start; exits non-zero on any crash or hang.
 //
 // Jazzer.js, the coverage-guided fuzzer the issue names, does not run on this machine: 4.0.0's
 // native fuzzer needs glibc 2.38 (Debian 12 has 2.36) and older releases download their binary
@@ -30,7 +31,11 @@ export interface TargetReport {
   crashes: number;
   hangs: number;
   corpus: number;
+  /** The process's resident memory at its highest while this target ran (sampled). */
   peakRssMb: number;
+  /** That peak less the resident memory when the target started: a target that keeps what it
+   * is fed shows here, whatever the targets before it left behind. */
+  rssGrowthMb: number;
   seconds: number;
   firstFailure?: string;
 }
@@ -173,8 +178,11 @@ export function fuzzTarget(
     hangs: 0,
     corpus: pool.length,
     peakRssMb: 0,
+    rssGrowthMb: 0,
     seconds: 0,
   };
+  const rssStart = process.memoryUsage.rss();
+  let rssPeak = rssStart;
   const fresh = fc.sample(gen, { numRuns: Math.min(runs, 20_000), seed });
   for (let i = 0; i < runs; i++) {
     const input =
@@ -192,6 +200,7 @@ export function fuzzTarget(
     const used = process.cpuUsage(t0);
     const ms = (used.user + used.system) / 1000;
     report.inputs++;
+    if ((i & 4095) === 0) rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
     if (failure !== null || ms > HANG_MS) {
       if (failure !== null) report.crashes++;
       else report.hangs++;
@@ -208,7 +217,9 @@ export function fuzzTarget(
   }
   report.corpus = pool.length;
   report.seconds = (performance.now() - started) / 1000;
-  report.peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+  rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+  report.peakRssMb = Math.round(rssPeak / (1024 * 1024));
+  report.rssGrowthMb = Math.round((rssPeak - rssStart) / (1024 * 1024));
   return report;
 }
 
@@ -232,7 +243,7 @@ async function main(): Promise<void> {
     const r = fuzzTarget(t, runs, seed, { saveCorpus: true });
     reports.push(r);
     console.log(
-      `${r.target.padEnd(18)} inputs ${String(r.inputs).padStart(9)}  crashes ${r.crashes}  hangs ${r.hangs}  corpus ${r.corpus}  peak RSS ${r.peakRssMb} MB  ${r.seconds.toFixed(0)} s${r.firstFailure ? `  first: ${r.firstFailure}` : ''}`,
+      `${r.target.padEnd(18)} inputs ${String(r.inputs).padStart(9)}  crashes ${r.crashes}  hangs ${r.hangs}  corpus ${r.corpus}  peak RSS ${r.peakRssMb} MB (+${r.rssGrowthMb})  ${r.seconds.toFixed(0)} s${r.firstFailure ? `  first: ${r.firstFailure}` : ''}`,
     );
   }
   mkdirSync('bench-results', { recursive: true });
