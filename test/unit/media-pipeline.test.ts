@@ -54,6 +54,21 @@ function run(opts: {
 }
 
 describe('media pipeline', () => {
+  test('a clean path plays below the FEC floor; loss brings the floor in (issue 12)', () => {
+    // Tier 3 sends FEC depth 1, whose copies need the buffer to wait two frames (40 ms). NetEq
+    // waits for redundancy only once loss is seen; so must we.
+    const clean = run({ seconds: 10, lossPct: 0, jitterMs: 0 });
+    const j = clean.receiver.stats.jitter;
+    assert.equal(clean.receiver.stats.framesConcealed, 0);
+    assert.ok(j.targetDelayMs < 40, `clean target ${j.targetDelayMs} ms`);
+    assert.ok(j.currentDelayMs < 40, `clean delay ${j.currentDelayMs} ms`);
+    const lossy = run({ seconds: 10, lossPct: 5, jitterMs: 0 });
+    assert.ok(
+      lossy.receiver.stats.jitter.targetDelayMs >= 40,
+      `lossy target ${lossy.receiver.stats.jitter.targetDelayMs} ms`,
+    );
+  });
+
   test('a tone goes through encode, FEC, encryption, jitter buffer and decode', () => {
     const { pcm, receiver } = run({ seconds: 3, lossPct: 0, jitterMs: 0 });
     const tail = pcm.subarray(48_000);

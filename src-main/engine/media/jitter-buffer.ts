@@ -29,6 +29,11 @@ export interface JitterBufferOptions {
   peakHalfLifeMs?: number;
   /** How far above target (plus one frame) the delay must be before a frame is dropped. */
   shrinkMarginMs?: number;
+  /**
+   * The same margin while no delay floor is set (no loss seen, so no FEC copy to wait for): the
+   * delay may come down to about one frame above target.
+   */
+  cleanShrinkMarginMs?: number;
   /** At most one shrink drop per this many ms, so shrinking stays slow and inaudible. */
   shrinkIntervalMs?: number;
   /** Frames held at most; beyond it the oldest is dropped. */
@@ -50,6 +55,7 @@ const DEFAULTS: Required<JitterBufferOptions> = {
   peakHoldMs: 1000,
   peakHalfLifeMs: 3000,
   shrinkMarginMs: 20,
+  cleanShrinkMarginMs: 20,
   shrinkIntervalMs: 500,
   maxFrames: 256,
   resyncGapMs: 1000,
@@ -462,7 +468,9 @@ export class JitterBuffer {
         next !== undefined &&
         next.useq === cur.useq + 1 &&
         Math.abs(next.uts - (cur.uts + dur)) <= dur / 2 &&
-        this.delayAt(cur.uts, nowMs, cur) - target > this.o.shrinkMarginMs + dur * MS_PER_SAMPLE
+        this.delayAt(cur.uts, nowMs, cur) - target >
+          (this.extraMinMs > 0 ? this.o.shrinkMarginMs : this.o.cleanShrinkMarginMs) +
+            dur * MS_PER_SAMPLE
       ) {
         this.skip(cur, true);
         this.counters.droppedShrink++;

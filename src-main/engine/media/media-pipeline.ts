@@ -11,6 +11,20 @@ import { OpusDecoderStage, OpusEncoderStage } from './opus-codec.ts';
 import { DEFAULT_TIER, type QualityTier } from './quality-tiers.ts';
 
 export const SLICE_SAMPLES = 960;
+/**
+ * The call's jitter buffer: a 10 ms floor and a 20 ms start on a clean path, and shrinking down to
+ * about a frame above target while no FEC floor is set (issue 12: libwebrtc holds about 28 ms
+ * where the buffer's generic defaults held 50-65).
+ */
+const CALL_JITTER: JitterBufferOptions = {
+  minDelayMs: 10,
+  initialDelayMs: 20,
+  cleanShrinkMarginMs: 2,
+};
+/** How long after the last loss the receiver keeps waiting for FEC copies. */
+const LOSS_MEMORY_MS = 20_000;
+/** How long a new stream is treated as lossy before it has shown itself clean. */
+const PROBATION_MS = 1000;
 
 /**
  * Instantiate the Opus WASM module and run one frame through it. The first encoder costs tens
@@ -207,10 +221,14 @@ export class MediaReceiver {
   #started = false;
   #interarrivalJitterMs = 0;
   #lastTransit: number | null = null;
+  /** The delay the peer's FEC needs to be useful, applied only while loss is being seen. */
+  #fecFloorMs = 0;
+  #lossSeenAtMs = -Infinity;
+  #appliedFloorMs = -1;
 
   constructor(opts: { opener: FrameOpener; jitter?: JitterBufferOptions }) {
     this.#opener = opts.opener;
-    this.#jitter = new JitterBuffer(opts.jitter);
+    this.#jitter = new JitterBuffer({ ...CALL_JITTER, ...opts.jitter });
   }
 
   receive(packet: Uint8Array, arrivalMs: number): ReceiveOutcome {
@@ -234,14 +252,27 @@ export class MediaReceiver {
     this.#packets++;
     this.#started = true;
     this.#peerTier = header.tier;
-    if (this.#highestSeq === null || ((header.seq - this.#highestSeq) | 0) > 0)
+    // Until the path has shown itself for a moment, assume it may lose packets.
+    if (this.#highestSeq === null) this.#lossSeenAtMs = arrivalMs - LOSS_MEMORY_MS + PROBATION_MS;
+    if (this.#highestSeq === null || ((header.seq - this.#highestSeq) | 0) > 0) {
+      // A jump past the next number: a packet is missing (lost, or reordered).
+      if (this.#highestSeq !== null && ((header.seq - this.#highestSeq) | 0) > 1)
+        this.#lossSeenAtMs = arrivalMs;
       this.#highestSeq = header.seq;
+    }
     if (header.fecDepth !== this.#peerFecDepth) {
       // A copy at offset d helps only if the buffer can wait d frames for it.
       this.#peerFecDepth = header.fecDepth;
       const farthest =
         header.fecDepth === 0 ? 0 : (DEFAULT_FEC_OFFSETS[header.fecDepth].at(-1) ?? 0);
-      this.#jitter.setMinimumDelay((farthest + 1) * header.durationMs);
+      this.#fecFloorMs = (farthest + 1) * header.durationMs;
+    }
+    // As NetEq does, wait for redundancy only once loss is seen: a clean path plays at the
+    // jitter buffer's own target, and the floor goes again after a quiet spell.
+    const floor = arrivalMs - this.#lossSeenAtMs < LOSS_MEMORY_MS ? this.#fecFloorMs : 0;
+    if (floor !== this.#appliedFloorMs) {
+      this.#appliedFloorMs = floor;
+      this.#jitter.setMinimumDelay(floor);
     }
     let outcome: ReceiveOutcome = 'duplicate';
     for (const f of frames.value) {
