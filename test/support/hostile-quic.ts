@@ -30,6 +30,8 @@ export interface HostileClient {
   readonly closed: Promise<void>;
   readonly isClosed: () => boolean;
   destroy(): Promise<void>;
+  /** The library's client itself, for tests that reach into its events. */
+  readonly quic: QUICClient;
 }
 
 export interface HostileClientOptions {
@@ -160,5 +162,6 @@ export async function hostileClient(
     closed: closedP,
     isClosed: () => closed,
     destroy: () => client.destroy({ force: true }),
+    quic: client,
   };
 }

@@ -5,10 +5,18 @@
 // - the UDP socket under `QUICSocket`, to demultiplex STUN and relay media from QUIC by first
 //   byte before the library parses anything, to catch the library's rejected promises (its
 //   message handler rethrows unexpected parser errors), and to set the IP TTL of punch packets.
+// - the error handlers of connections, streams and clients, which rethrow "internal" failures of
+//   one connection as uncaught exceptions (absorbed here for every host: see the end of the file).
 // When the library changes, this is the one file to re-check against its sources.
 import type dgram from 'node:dgram';
-import { errors as quicErrors } from '@matrixai/quic';
-import type { QUICConnection, QUICSocket, QUICStream } from '@matrixai/quic';
+import {
+  QUICClient,
+  QUICConnection,
+  QUICStream,
+  errors as quicErrors,
+  events as quicEvents,
+} from '@matrixai/quic';
+import type { QUICSocket } from '@matrixai/quic';
 
 /** The slice of quiche's native connection that we use. */
 interface NativeConnection {
@@ -159,9 +167,7 @@ export function existingPeerStreams(connection: QUICConnection): QUICStream[] {
 /**
  * The library turns some per-connection failures ("internal" errors while parsing or processing
  * one connection's packets) into exceptions thrown from its event handlers, which Node reports
- * as uncaught. They concern one connection, not the process: hosts that serve the network (the
- * relay, the CLI) absorb these, count them, and let the connection time out, instead of letting
- * one hostile peer take the process down. Anything else stays fatal.
+ * as uncaught. They concern one connection, not the process. Anything else stays fatal.
  */
 export function isPerConnectionQuicFailure(e: unknown): boolean {
   return (
@@ -170,3 +176,95 @@ export function isPerConnectionQuicFailure(e: unknown): boolean {
     e instanceof quicErrors.ErrorQUICClientInternal
   );
 }
+
+/** RFC 9000 transport error INTERNAL_ERROR, sent to the peer of a connection closed for one. */
+const QUIC_INTERNAL_ERROR = 0x1;
+let absorbedFailures = 0;
+const seenFailures = new WeakSet<Error>();
+const failureListeners = new Set<(e: Error) => void>();
+
+/** How many per-connection failures this process has absorbed (for metrics lines). */
+export function perConnectionQuicFailuresAbsorbed(): number {
+  return absorbedFailures;
+}
+
+/** Hears every absorbed failure, e.g. to log it; returns the unsubscribe function. */
+export function onPerConnectionQuicFailure(listener: (e: Error) => void): () => void {
+  failureListeners.add(listener);
+  return () => failureListeners.delete(listener);
+}
+
+type Listener = (evt: Event) => void;
+interface EventedPrototype {
+  addEventListener(type: string, callback: unknown, options?: unknown): void;
+  removeEventListener(type: string, callback: unknown, options?: unknown): void;
+}
+
+/**
+ * Every host (CLI, relay, Electron, web host) runs the engine, so the guard lives where the
+ * library is wrapped rather than in each host. The library registers its error handler on each
+ * connection, stream and client from inside its own constructors and start(), before we ever
+ * hold the object, so the handler is wrapped at registration: an internal failure is counted and
+ * the connection is closed with INTERNAL_ERROR through the public stop(), which ends the call on
+ * that path at once instead of waiting for the idle timeout; a stream's failure is left to its
+ * connection. Importing this module installs the guard once per process.
+ */
+function guardErrorHandler(
+  proto: EventedPrototype,
+  handlerName: string,
+  errorEvent: string,
+  closeAfter: ((target: never) => Promise<void>) | null,
+): void {
+  const add = proto.addEventListener;
+  const remove = proto.removeEventListener;
+  const wrappers = new WeakMap<object, Listener>();
+  proto.addEventListener = function (this: EventedPrototype & EventTarget, type, cb, options) {
+    const own = (this as unknown as Record<string, unknown>)[handlerName];
+    if (type !== errorEvent || typeof cb !== 'function' || cb !== own) {
+      add.call(this, type, cb, options);
+      return;
+    }
+    const handler = cb as Listener;
+    const wrapped: Listener = (evt) => {
+      try {
+        handler(evt);
+      } catch (e) {
+        if (!isPerConnectionQuicFailure(e)) throw e;
+        // A client re-raises its connection's failure as its own: one failure, counted once.
+        if (!seenFailures.has(e as Error)) {
+          seenFailures.add(e as Error);
+          absorbedFailures++;
+          for (const l of failureListeners) l(e as Error);
+        }
+        closeAfter?.(this as never).catch(() => undefined);
+      }
+    };
+    wrappers.set(handler, wrapped);
+    add.call(this, type, wrapped, options);
+  };
+  proto.removeEventListener = function (this: EventedPrototype, type, cb, options) {
+    const wrapped = typeof cb === 'function' ? wrappers.get(cb) : undefined;
+    remove.call(this, type, wrapped ?? cb, options);
+  };
+}
+
+guardErrorHandler(
+  QUICConnection.prototype as unknown as EventedPrototype,
+  'handleEventQUICConnectionError',
+  quicEvents.EventQUICConnectionError.name,
+  (conn: QUICConnection) =>
+    conn.stop({ isApp: false, errorCode: QUIC_INTERNAL_ERROR, force: true }),
+);
+guardErrorHandler(
+  QUICClient.prototype as unknown as EventedPrototype,
+  'handleEventQUICClientError',
+  quicEvents.EventQUICClientError.name,
+  (client: QUICClient) =>
+    client.destroy({ isApp: false, errorCode: QUIC_INTERNAL_ERROR, force: true }),
+);
+guardErrorHandler(
+  QUICStream.prototype as unknown as EventedPrototype,
+  'handleEventQUICStreamError',
+  quicEvents.EventQUICStreamError.name,
+  null,
+);
