@@ -73,7 +73,19 @@ export interface CallRouterOptions {
   stopping: () => boolean;
   /** Counts (and logs) a signal refused from a client of this relay. */
   drop: (reason: SignalDropReason, from: ClientSession, detail?: Record<string, unknown>) => void;
+  /**
+   * Tests only, never set by `wzp relay`: what a hostile relay forwards instead of `signal`
+   * (test/support/hostile-relay.ts swaps, replays and reflects key shares with it).
+   */
+  rewriteSignal?: RewriteSignal;
 }
+
+export type RewriteSignal = (
+  from: Fingerprint,
+  to: Fingerprint,
+  callId: string,
+  signal: CallSignal,
+) => CallSignal;
 
 export interface CallRouterCounters {
   signalsForwarded: number;
@@ -501,7 +513,8 @@ export class CallRouter {
 
   #forward(target: ClientSession, from: Fingerprint, callId: string, signal: CallSignal): void {
     this.#signalsForwarded++;
-    target.deliver({ t: 'signal', from, callId, signal });
+    const sent = this.#opts.rewriteSignal?.(from, target.fingerprint, callId, signal) ?? signal;
+    target.deliver({ t: 'signal', from, callId, signal: sent });
   }
 
   #grantMedia(call: CallRecord): void {

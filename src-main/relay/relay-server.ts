@@ -28,6 +28,7 @@ import {
   CallRouter,
   SIGNAL_DROP_REASONS,
   type CallRouterCounters,
+  type RewriteSignal,
   type SignalDropReason,
 } from './call-router.ts';
 import {
@@ -68,6 +69,8 @@ export interface RelayServerOptions {
   sweepIntervalMs?: number;
   /** Signal bytes queued for a client that does not read before it is disconnected. */
   maxQueuedSignalBytes?: number;
+  /** Tests only (a hostile relay built from this one): see CallRouterOptions.rewriteSignal. */
+  rewriteSignal?: RewriteSignal;
   /** What a connection may cost before it registers, and after. */
   unregisteredBudget?: InboundBudgetLimits;
   registeredBudget?: InboundBudgetLimits;
@@ -156,6 +159,7 @@ export class RelayServer {
       trunkMedia: () => this.#trunkMedia(),
       stopping: () => this.#stopping,
       drop: (reason, session, detail) => this.#drop(reason, session, detail),
+      rewriteSignal: opts.rewriteSignal,
     });
   }
 
