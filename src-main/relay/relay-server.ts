@@ -174,7 +174,9 @@ export class RelayServer {
       stun: (buf, rinfo) => stun.handle(buf, rinfo),
       type: opts.stun.host.includes(':') ? 'udp6' : 'udp4',
     });
-    await plane.bind(opts.stun.host, opts.stun.port);
+    const bound = await plane.bind(opts.stun.host, opts.stun.port);
+    // The alternate STUN port for clients' NAT-depth probes (stun-message.ts CHANGE-REQUEST).
+    if (bound.port < 65535) await plane.bindAlternate(opts.stun.host, bound.port + 1);
     const limits: Partial<AdmissionLimits> = {};
     if (opts.maxClients !== undefined) limits.maxClients = opts.maxClients;
     if (opts.maxUnregistered !== undefined) limits.maxUnregistered = opts.maxUnregistered;

@@ -2,8 +2,12 @@
 // byte, hands STUN (0x00..0x03) to an injected handler and relay media (0x18..0x1B) to the
 // MediaForwarder, sends whatever they return, and counts everything else as dropped. Sharing
 // the STUN port is what lets a client reach STUN and relayed media through one NAT mapping.
+// An optional second socket, the alternate STUN port (the STUN port + 1 by convention), answers
+// Binding requests too, and sends the answers to requests that ask for it (RFC 5780
+// CHANGE-REQUEST, change-port): clients use that to learn how deep their own NAT is.
 import dgram from 'node:dgram';
 import type { RemoteInfo, Socket } from 'node:dgram';
+import { wantsChangePort } from '../engine/nat/stun-message.ts';
 import { isRelayFrameByte } from '../engine/transport/relay-media-frame.ts';
 import type { ForwarderCounters, MediaForwarder } from './media-forwarder.ts';
 
@@ -45,6 +49,7 @@ export class RelayUdpPlane {
   private readonly stun: StunHandler | null;
   private readonly socket: Socket;
   private readonly opts: UdpPlaneOptions;
+  private alt: Socket | null = null;
   private bound = false;
   private closed = false;
   private readonly c = {
@@ -95,6 +100,38 @@ export class RelayUdpPlane {
     });
   }
 
+  /** Opens the alternate STUN port; failing to is not fatal (clients then punch with a default). */
+  bindAlternate(host: string, port: number): Promise<boolean> {
+    if (this.alt || this.closed) return Promise.resolve(false);
+    const sock = dgram.createSocket({ type: this.opts.type ?? 'udp4' });
+    return new Promise((resolve) => {
+      sock.once('error', () => {
+        try {
+          sock.close();
+        } catch {
+          // never bound
+        }
+        resolve(false);
+      });
+      sock.bind({ address: host, port, exclusive: true }, () => {
+        sock.removeAllListeners('error');
+        sock.on('error', () => {
+          this.c.socketErrors++;
+        });
+        sock.on('message', (msg, rinfo) => this.onAltMessage(msg, rinfo));
+        this.alt = sock;
+        resolve(true);
+      });
+    });
+  }
+
+  /** The alternate STUN port, if open. */
+  alternateAddress(): { address: string; port: number } | null {
+    if (!this.alt) return null;
+    const a = this.alt.address();
+    return { address: a.address, port: a.port };
+  }
+
   address(): { address: string; port: number } {
     const a = this.socket.address();
     return { address: a.address, port: a.port };
@@ -107,6 +144,15 @@ export class RelayUdpPlane {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
+    const alt = this.alt;
+    this.alt = null;
+    if (alt) {
+      try {
+        alt.close();
+      } catch {
+        // already closed
+      }
+    }
     return new Promise((resolve) => {
       try {
         this.socket.close(() => resolve());
@@ -143,16 +189,34 @@ export class RelayUdpPlane {
       }
       if (reply) {
         this.c.stunReplies++;
-        this.send(reply, rinfo.port, rinfo.address);
+        const via = this.alt !== null && wantsChangePort(msg) ? this.alt : this.socket;
+        this.send(reply, rinfo.port, rinfo.address, via);
       }
       return;
     }
     this.c.unknown++;
   }
 
-  private send(data: Buffer, port: number, address: string): void {
+  /** The alternate port: STUN only (a client's depth probes land here and are ignored). */
+  private onAltMessage(msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.closed || !this.alt || !isStunByte(msg[0]) || !this.stun) return;
+    this.c.stunIn++;
+    let reply: Buffer | null = null;
     try {
-      this.socket.send(data, port, address, this.onSent);
+      reply = this.stun(msg, rinfo);
+    } catch {
+      this.c.stunErrors++;
+      return;
+    }
+    if (reply) {
+      this.c.stunReplies++;
+      this.send(reply, rinfo.port, rinfo.address, this.alt);
+    }
+  }
+
+  private send(data: Buffer, port: number, address: string, via: Socket = this.socket): void {
+    try {
+      via.send(data, port, address, this.onSent);
       this.c.sent++;
     } catch {
       this.c.sendErrors++;

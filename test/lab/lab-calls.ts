@@ -145,7 +145,7 @@ function parseHostPortText(s: string): HostPort {
 
 export interface LabRelay {
   proc: WzpProcess;
-  /** The namespace it runs in (`lab.public.ns`). */
+  /** The namespace it runs in (`lab.public.relayNs`). */
   ns: string;
   fingerprint: Fingerprint;
   quic: HostPort;
@@ -164,7 +164,7 @@ export interface LabRelayOptions {
   extraArgs?: readonly string[];
 }
 
-/** Runs `wzp relay` on 198.18.0.1 inside the lab's public namespace and waits until it listens. */
+/** Runs `wzp relay` on 198.18.0.1 inside the lab's relay host namespace and waits until it listens. */
 export async function startLabRelay(lab: Lab, opts: LabRelayOptions = {}): Promise<LabRelay> {
   const dir = mkdtempSync(join(tmpdir(), 'wzp-lab-relay-'));
   const identityFile = join(dir, 'relay.json');
@@ -183,7 +183,7 @@ export async function startLabRelay(lab: Lab, opts: LabRelayOptions = {}): Promi
       opts.logLevel ?? process.env.WZP_TEST_RELAY_LOG ?? 'warn',
       ...(opts.extraArgs ?? []),
     ],
-    { command: ['ip', 'netns', 'exec', lab.public.ns] },
+    { command: ['ip', 'netns', 'exec', lab.public.relayNs] },
   );
   const stop = async () => {
     await proc.stop('SIGTERM', 3000);
@@ -194,7 +194,7 @@ export async function startLabRelay(lab: Lab, opts: LabRelayOptions = {}): Promi
     const quic = parseHostPortText(ev.quic);
     return {
       proc,
-      ns: lab.public.ns,
+      ns: lab.public.relayNs,
       fingerprint: ev.fingerprint as Fingerprint,
       quic,
       stun: parseHostPortText(ev.stun),

@@ -59,7 +59,11 @@ async function withLab(name: ScenarioName, fn: (lab: Lab) => Promise<void>): Pro
 }
 
 async function startPublicEchos(lab: Lab): Promise<() => Promise<void>> {
-  const echos = await Promise.all(TARGETS.map((t) => lab.udpEcho(lab.public.ns, t.host, t.port)));
+  const echos = await Promise.all(
+    TARGETS.map((t) =>
+      lab.udpEcho(t.host === RELAY_IP ? lab.public.relayNs : lab.public.ns, t.host, t.port),
+    ),
+  );
   return async () => {
     await Promise.all(echos.map((e) => e.stop()));
   };
@@ -73,6 +77,10 @@ const EXPECT_MAPPING: Record<ScenarioName, 'same-port' | 'varies' | 'relay-only'
   'same-nat': 'same-port',
   'udp-blocked': 'relay-only',
   'double-cone': 'same-port',
+  'routed-relay-far': 'same-port',
+  'routed-asymmetric': 'same-port',
+  'routed-backbone-wanfw': 'same-port',
+  'routed-double-nat': 'same-port',
 };
 
 describe('NAT lab scenarios: NAT rewrites, mapping behaviour, teardown', () => {

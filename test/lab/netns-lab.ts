@@ -27,6 +27,14 @@
 //        same-nat:       a 10.1.0.2, b 10.1.0.3 -> r1 (198.18.1.2) -> pub
 //        double-cone:    a 10.1.1.2 -> r1-2 (10.1.0.2) -> r1 (198.18.1.2) -> pub <- ... <- b 10.2.1.2
 //
+// Routed topologies (topologies.ts `transit`, `relayHops`):
+//   side i with T transit routers t<i>-1 (next to pub) .. t<i>-T: link j (0..T-1) joins pub (j=0,
+//     dev s<i>) or t<i>-j (dev dnl) to t<i>-(j+1) (dev up) on 198.19.<16i+j>.1/.2 /24; the last
+//     link (from t<i>-T's down, or pub's s<i>) carries 198.18.<i>.1/.2 as above.
+//   relayHops R > 0: the relay host moves from pub to namespace `relay` (lo 198.18.0.1/32), at the
+//     end of routers h1 .. hR; link j (0..R) joins pub (dev rl) or h<j> (dev dnl) to h<j+1> or
+//     the relay (dev upl / eth0) on 198.19.<200+j>.1/.2 /24. 198.18.0.2 stays on pub.
+//
 // Namespaces are named `wzl-<pid>-<n>-<role>` (role: pub, a, b, r1, r1-2, ...); interfaces inside
 // have fixed short names (wan, lan, lan<j>, eth0, s<i>), which is fine because each namespace
 // has its own. The pid in the name is how a later run recognises a dead run's leftovers.
@@ -135,7 +143,11 @@ export interface Lab {
   topology: TopologySpec;
   /** Every namespace of this lab starts with this. */
   prefix: string;
-  public: { ns: string; ip: string; altIp: string };
+  /**
+   * The core. `relayNs` is where the relay host (RELAY_IP) lives: `ns` itself, or the end of a
+   * chain of `relayHops` routers off the core (the topology's relayHops).
+   */
+  public: { ns: string; ip: string; altIp: string; relayNs: string };
   clients: LabClient[];
   routers: LabRouter[];
   client(name: string): LabClient;
@@ -472,7 +484,22 @@ export async function buildLab(scenario: ScenarioName | TopologySpec): Promise<L
     });
   });
 
-  const allNs = [pubNs, ...routers.map((r) => r.ns), ...clients.map((c) => c.ns)];
+  const relayHops = spec.relayHops ?? 0;
+  const relayNs = relayHops > 0 ? `${prefix}-relay` : pubNs;
+  const transitNs = (i: number, j: number) => `${prefix}-t${i}-${j}`;
+  const hopNs = (j: number) => `${prefix}-h${j}`;
+  const forwarders: string[] = [];
+  spec.sides.forEach((side, si) => {
+    for (let j = 1; j <= (side.transit ?? 0); j++) forwarders.push(transitNs(si + 1, j));
+  });
+  for (let j = 1; j <= relayHops; j++) forwarders.push(hopNs(j));
+  const allNs = [
+    pubNs,
+    ...forwarders,
+    ...(relayHops > 0 ? [relayNs] : []),
+    ...routers.map((r) => r.ns),
+    ...clients.map((c) => c.ns),
+  ];
   const cuts = new Set<string>();
   let destroyed = false;
 
@@ -639,7 +666,7 @@ export async function buildLab(scenario: ScenarioName | TopologySpec): Promise<L
       await ip('netns', 'add', ns);
       state.namespaces.push(ns);
       await ip('-n', ns, 'link', 'set', 'lo', 'up');
-      const isRouter = ns === pubNs || routers.some((r) => r.ns === ns);
+      const isRouter = ns === pubNs || forwarders.includes(ns) || routers.some((r) => r.ns === ns);
       await sysctl(ns, [
         `net.ipv4.ip_forward=${isRouter ? 1 : 0}`,
         'net.ipv4.conf.all.rp_filter=0',
@@ -648,32 +675,59 @@ export async function buildLab(scenario: ScenarioName | TopologySpec): Promise<L
       ]);
     }
 
-    await ip('-n', pubNs, 'addr', 'add', `${RELAY_IP}/32`, 'dev', 'lo');
+    const veth = (ns1: string, if1: string, ns2: string, if2: string) =>
+      ip('-n', ns1, 'link', 'add', if1, 'type', 'veth', 'peer', 'name', if2, 'netns', ns2);
+    const up = async (ns: string, dev: string, cidr: string) => {
+      await ip('-n', ns, 'addr', 'add', cidr, 'dev', dev);
+      await ip('-n', ns, 'link', 'set', dev, 'up');
+    };
+    if (relayHops === 0) await ip('-n', pubNs, 'addr', 'add', `${RELAY_IP}/32`, 'dev', 'lo');
     await ip('-n', pubNs, 'addr', 'add', `${ALT_PUBLIC_IP}/32`, 'dev', 'lo');
     for (let si = 0; si < spec.sides.length; si++) {
       const i = si + 1;
-      const dev = `s${i}`;
+      const transit = spec.sides[si]?.transit ?? 0;
+      // The chain of plain ISP routers from the core out to the side's last link.
+      for (let j = 0; j < transit; j++) {
+        const upNs = j === 0 ? pubNs : transitNs(i, j);
+        const upIf = j === 0 ? `s${i}` : 'dnl';
+        const net = `198.19.${16 * i + j}`;
+        await veth(upNs, upIf, transitNs(i, j + 1), 'upl');
+        await up(upNs, upIf, `${net}.1/24`);
+        await up(transitNs(i, j + 1), 'upl', `${net}.2/24`);
+        await ip('-n', transitNs(i, j + 1), 'route', 'add', 'default', 'via', `${net}.1`);
+        if (j === 0) {
+          const route = ['-n', pubNs, 'route', 'replace', `198.18.${i}.0/24`, 'via', `${net}.2`];
+          await ip(...route, ...(relayHops === 0 ? ['src', RELAY_IP] : []));
+        } else {
+          await ip('-n', transitNs(i, j), 'route', 'add', `198.18.${i}.0/24`, 'via', `${net}.2`);
+        }
+      }
+      const lastNs = transit === 0 ? pubNs : transitNs(i, transit);
+      const dev = transit === 0 ? `s${i}` : 'dnl';
       const outer = routers.find((r) => r.side === i && r.layer === 0);
       const peerNs = outer?.ns ?? clients.find((c) => c.side === i)?.ns;
       if (peerNs === undefined) throw new Error(`side ${i} has nothing to attach`);
-      await ip(
-        '-n',
-        pubNs,
-        'link',
-        'add',
-        dev,
-        'type',
-        'veth',
-        'peer',
-        'name',
-        outer ? 'wan' : 'eth0',
-        'netns',
-        peerNs,
-      );
-      await ip('-n', pubNs, 'addr', 'add', `198.18.${i}.1/24`, 'dev', dev);
-      await ip('-n', pubNs, 'link', 'set', dev, 'up');
-      await ip('-n', pubNs, 'route', 'replace', `198.18.${i}.0/24`, 'dev', dev, 'src', RELAY_IP);
+      await veth(lastNs, dev, peerNs, outer ? 'wan' : 'eth0');
+      await up(lastNs, dev, `198.18.${i}.1/24`);
+      if (transit === 0) {
+        const route = ['-n', pubNs, 'route', 'replace', `198.18.${i}.0/24`, 'dev', dev];
+        await ip(...route, ...(relayHops === 0 ? ['src', RELAY_IP] : []));
+      }
     }
+    // The relay across a backbone: h1 .. hR, then the relay host.
+    for (let j = 0; j <= relayHops && relayHops > 0; j++) {
+      const upNs = j === 0 ? pubNs : hopNs(j);
+      const upIf = j === 0 ? 'rl' : 'dnl';
+      const downNs = j === relayHops ? relayNs : hopNs(j + 1);
+      const downIf = j === relayHops ? 'eth0' : 'upl';
+      const net = `198.19.${200 + j}`;
+      await veth(upNs, upIf, downNs, downIf);
+      await up(upNs, upIf, `${net}.1/24`);
+      await up(downNs, downIf, `${net}.2/24`);
+      await ip('-n', downNs, 'route', 'add', 'default', 'via', `${net}.1`);
+      await ip('-n', upNs, 'route', 'add', `${RELAY_IP}/32`, 'via', `${net}.2`);
+    }
+    if (relayHops > 0) await ip('-n', relayNs, 'addr', 'add', `${RELAY_IP}/32`, 'dev', 'lo');
 
     for (const r of routers) {
       const inner = routers.find((x) => x.side === r.side && x.layer === r.layer + 1);
@@ -766,7 +820,7 @@ export async function buildLab(scenario: ScenarioName | TopologySpec): Promise<L
     scenario: spec.name,
     topology: spec,
     prefix,
-    public: { ns: pubNs, ip: RELAY_IP, altIp: ALT_PUBLIC_IP },
+    public: { ns: pubNs, ip: RELAY_IP, altIp: ALT_PUBLIC_IP, relayNs },
     clients: clients.map(({ upstreamNs: _u, upstreamIf: _i, ...c }) => c),
     routers,
     client: (name) => byName(lab.clients, name, 'client'),

@@ -31,12 +31,22 @@ export interface NatLayer {
 export interface SideSpec {
   nat: readonly NatLayer[];
   clients: number;
+  /**
+   * Plain routers (an ISP's, no NAT, no filter) between the public core and this side's
+   * outermost router or public client: the routed internet between a home and the core.
+   */
+  transit?: number;
 }
 
 export interface TopologySpec {
   name: string;
   description: string;
   sides: readonly SideSpec[];
+  /**
+   * Plain routers between the public core and the relay host (a relay in a datacenter across a
+   * backbone). 0 or absent: the relay sits in the core itself, where the sides' paths meet.
+   */
+  relayHops?: number;
 }
 
 /** The relay/STUN host in the public namespace; `udp-blocked` lets UDP through only to it. */
@@ -109,6 +119,48 @@ export const SCENARIOS = {
       { nat: [cone, cone], clients: 1 },
     ],
   },
+  // Routed internets (issue 11): the relay is not where the two paths meet, so no hop count to
+  // the relay says anything about the distance to the peer's NAT.
+  'routed-relay-far': {
+    name: 'routed-relay-far',
+    description:
+      'home MASQUERADE routers behind 2 ISP routers each, the relay 6 hops off the core: farther than the peer',
+    sides: [
+      { nat: [cone], clients: 1, transit: 2 },
+      { nat: [cone], clients: 1, transit: 2 },
+    ],
+    relayHops: 6,
+  },
+  'routed-asymmetric': {
+    name: 'routed-asymmetric',
+    description:
+      'a near the core, b 4 ISP hops out, relay 1 hop off the core: nearer than the peer for a, farther for b',
+    sides: [
+      { nat: [cone], clients: 1, transit: 0 },
+      { nat: [cone], clients: 1, transit: 4 },
+    ],
+    relayHops: 1,
+  },
+  'routed-backbone-wanfw': {
+    name: 'routed-backbone-wanfw',
+    description:
+      'firewalled home routers, 1 ISP router each, the relay 15 hops away across a backbone',
+    sides: [
+      { nat: [coneFw], clients: 1, transit: 1 },
+      { nat: [coneFw], clients: 1, transit: 1 },
+    ],
+    relayHops: 15,
+  },
+  'routed-double-nat': {
+    name: 'routed-double-nat',
+    description:
+      'each home behind its own CGNAT (two MASQUERADE layers), 2 ISP routers each, relay 6 hops off',
+    sides: [
+      { nat: [cone, cone], clients: 1, transit: 2 },
+      { nat: [cone, cone], clients: 1, transit: 2 },
+    ],
+    relayHops: 6,
+  },
 } as const satisfies Record<string, TopologySpec>;
 
 export type ScenarioName = keyof typeof SCENARIOS;
@@ -126,7 +178,13 @@ export function validateTopology(spec: TopologySpec): void {
     throw new Error(`${spec.name}: 1 to 8 sides, got ${spec.sides.length}`);
   }
   let clients = 0;
+  const relayHops = spec.relayHops ?? 0;
+  if (!Number.isInteger(relayHops) || relayHops < 0 || relayHops > 20)
+    throw new Error(`${spec.name}: relayHops 0 to 20`);
   spec.sides.forEach((side, i) => {
+    const transit = side.transit ?? 0;
+    if (!Number.isInteger(transit) || transit < 0 || transit > 8)
+      throw new Error(`${spec.name}: side ${i + 1}: transit 0 to 8`);
     if (!Number.isInteger(side.clients) || side.clients < 1 || side.clients > 8) {
       throw new Error(`${spec.name}: side ${i + 1}: 1 to 8 clients`);
     }

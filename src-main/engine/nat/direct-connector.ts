@@ -7,10 +7,13 @@
 // the peer was told is dead for 30 s. Hence the order of events here:
 //  1. Both sides gather candidates (host addresses; the server-reflexive address from STUN sent
 //     from the one QUIC socket) and trickle them through the relay.
-//  2. Both learn how many hops away the relay is, with TTL-limited STUN probes.
+//  2. Both learn the depth of their OWN NAT (nat-depth.ts: the smallest IP TTL whose packet
+//     opens our NAT towards a new remote port, tested against the relay's alternate STUN port).
+//     Nothing is taken from the path to the relay: it may be 2 hops away or 20.
 //  3. The RESPONDER opens its own NAT towards each of the dialer's addresses with punch packets
-//     whose TTL is that hop count: they pass its NAT(s) and die before the relay's network, so
-//     they never reach the dialer's NAT. Then it tells the dialer "ready".
+//     of exactly that TTL: they pass its NAT layer(s) and die at the first router beyond, so
+//     they cannot reach the dialer's NAT (unless the two NATs share one segment, where nothing
+//     can: see docs/ARCHITECTURE.md). Then it tells the dialer "ready".
 //  4. Only then does the DIALER (the lower fingerprint) dial the responder's candidates, paced,
 //     highest priority first. Its packets find the responder's NAT already open; its own NAT is
 //     opened by those same outgoing packets, and the responder's replies follow them back.
@@ -30,6 +33,7 @@ import {
   orderForDialing,
   serverReflexiveCandidate,
 } from './candidates.ts';
+import { probePunchTtl } from './nat-depth.ts';
 import { StunClient } from './stun-client.ts';
 import { isStunPacket } from './stun-message.ts';
 
@@ -37,7 +41,8 @@ export const DIRECT_BUDGET_MS = 3000;
 const DIAL_STAGGER_MS = 50;
 const PUNCH_PACKETS = 3;
 const PUNCH_SPACING_MS = 15;
-const MAX_PROBE_TTL = 8;
+/** When our NAT's depth cannot be learned: one NAT layer, the common home. */
+const DEFAULT_PUNCH_TTL = 2;
 /** A punch packet: first byte 0x30 is neither STUN (0-3), relay media (0x18-0x1B) nor QUIC (0x40+). */
 const PUNCH = Uint8Array.from([0x30, 0x77, 0x7a, 0x70]);
 
@@ -81,6 +86,7 @@ export class DirectAttempt extends TypedEmitter<DirectAttemptEvents> {
   #remoteComplete = false;
   #peerReady = false;
   #punchTtl: number | null = null;
+  #punchTtlSource: 'nat depth' | 'default' = 'default';
   #punched = new Set<string>();
   #dialed = new Set<string>();
   #dialQueue: Candidate[] = [];
@@ -179,6 +185,10 @@ export class DirectAttempt extends TypedEmitter<DirectAttemptEvents> {
     }
     const stun = this.#o.stun;
     if (stun) {
+      // Learned beside the STUN binding, not after it: both take about one round trip.
+      const depth = this.#o.includeLocal
+        ? Promise.resolve(null)
+        : probePunchTtl({ stun }).catch(() => null);
       try {
         const client = this.#stunClient(null);
         const mapped = await client.bind(stun, {
@@ -192,7 +202,9 @@ export class DirectAttempt extends TypedEmitter<DirectAttemptEvents> {
       } catch {
         // No STUN answer: host candidates may still do (same LAN), and the relay remains.
       }
-      this.#punchTtl = await this.#probeHopsTo(stun);
+      const ttl = await depth;
+      this.#punchTtlSource = ttl === null ? 'default' : 'nat depth';
+      this.#punchTtl = ttl ?? DEFAULT_PUNCH_TTL;
     }
     await this.#o.signal({ kind: 'ice-candidate', candidate: null }).catch(() => undefined);
     this.#gathered = true;
@@ -203,23 +215,6 @@ export class DirectAttempt extends TypedEmitter<DirectAttemptEvents> {
     if (this.#result) return;
     this.#firstCandidateAt ??= this.#now();
     await this.#o.signal({ kind: 'ice-candidate', candidate: c }).catch(() => undefined);
-  }
-
-  /** The smallest IP TTL with which a STUN request still reaches the relay's STUN server. */
-  async #probeHopsTo(server: Address): Promise<number | null> {
-    for (let ttl = 1; ttl <= MAX_PROBE_TTL && !this.#result; ttl++) {
-      try {
-        await this.#stunClient(ttl).bind(server, {
-          deadlineMs: 120,
-          rtoMs: 60,
-          maxTransmissions: 2,
-        });
-        return ttl;
-      } catch {
-        // Died on the way: one hop more.
-      }
-    }
-    return null;
   }
 
   #stunClient(ttl: number | null): StunClient {
@@ -266,7 +261,7 @@ export class DirectAttempt extends TypedEmitter<DirectAttemptEvents> {
       .signal({
         kind: 'direct',
         phase: 'ready',
-        reason: `punched with ttl ${this.#punchTtl ?? '-'}`,
+        reason: `punched with ttl ${this.#punchTtl ?? '-'} (${this.#punchTtlSource})`,
       })
       .catch(() => undefined);
   }

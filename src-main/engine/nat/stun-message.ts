@@ -126,6 +126,43 @@ export function encodeBindingRequest(transactionId: Buffer): Buffer {
   return stun.createMessage(STUN_BINDING_REQUEST, transactionId).toBuffer();
 }
 
+/** RFC 5780 CHANGE-REQUEST; only its change-port flag is used here. */
+const ATTR_CHANGE_REQUEST = 0x0003;
+const CHANGE_PORT_FLAG = 0x02;
+
+/**
+ * A Binding request asking the server to answer from its alternate port (RFC 5780
+ * CHANGE-REQUEST, change-port flag): the answer gets through our NAT only if we opened it
+ * towards that port ourselves, which is how a client learns how many hops its NAT layers span.
+ */
+export function encodeChangePortRequest(transactionId: Buffer): Buffer {
+  const base = encodeBindingRequest(transactionId);
+  const attr = Buffer.alloc(8);
+  attr.writeUInt16BE(ATTR_CHANGE_REQUEST, 0);
+  attr.writeUInt16BE(4, 2);
+  attr.writeUInt32BE(CHANGE_PORT_FLAG, 4);
+  const out = Buffer.concat([base, attr]);
+  out.writeUInt16BE(out.length - STUN_HEADER_LENGTH, 2);
+  return out;
+}
+
+/** Whether a (validated) STUN message carries CHANGE-REQUEST with the change-port flag. */
+export function wantsChangePort(input: Uint8Array): boolean {
+  const buf = asBuffer(input);
+  let off = STUN_HEADER_LENGTH;
+  while (off + 4 <= buf.length) {
+    const type = buf.readUInt16BE(off);
+    const len = buf.readUInt16BE(off + 2);
+    const start = off + 4;
+    if (start + len > buf.length) return false;
+    if (type === ATTR_CHANGE_REQUEST) {
+      return len === 4 && (buf.readUInt32BE(start) & CHANGE_PORT_FLAG) !== 0;
+    }
+    off = start + len + ((4 - (len % 4)) % 4);
+  }
+  return false;
+}
+
 /** Throws on an invalid address or an over-long software string; callers validate first. */
 export function encodeBindingSuccess(
   transactionId: Buffer,
