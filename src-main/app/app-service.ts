@@ -110,6 +110,7 @@ export class AppService implements IpcBackend {
       log: this.#log,
       seed: () => this.#seed,
       onIncoming: (handle) => this.#call.onIncoming(handle),
+      onRejectedBusy: (b) => this.#call.onRejectedBusy(b),
       beforeStop: () => this.#call.endWithPhone(),
     });
   }

@@ -15,6 +15,7 @@ import type {
   CallStatsSnapshot,
   Softphone,
 } from '../engine/call/softphone-api.ts';
+import type { Fingerprint } from '../../src-shared/fingerprint.ts';
 import { AppError } from './app-error.ts';
 import type { AppEvents } from './app-events.ts';
 import type { AppStore } from './app-store.ts';
@@ -115,12 +116,22 @@ export class CallControl {
     }
     // One call at a time: a second caller hears "busy" from the engine's decline.
     void handle.decline().catch(() => {});
-    const party = partyOf(this.#contactOf(handle));
+    this.onRejectedBusy({
+      peer: handle.peer,
+      callId: handle.id,
+      displayName: handle.displayName ?? null,
+    });
+  }
+
+  /** Someone called while we were in a call (turned away as busy): a notice and a history entry. */
+  onRejectedBusy(b: { peer: string; callId: string; displayName: string | null }): void {
+    const contact = this.#opts.store.contacts.find((c) => c.fingerprint === b.peer) ?? null;
+    const party = partyOf(contact, b.displayName);
     this.#opts.store.addHistory(
       historyEntry(
         {
-          id: handle.id,
-          peer: handle.peer,
+          id: b.callId,
+          peer: b.peer as Fingerprint,
           direction: 'incoming',
           startedAt: this.#opts.now(),
           path: null,
@@ -129,7 +140,7 @@ export class CallControl {
         { outcome: 'missed', reason: 'busy', durationS: 0 },
       ),
     );
-    this.#opts.events.notice('info', `${party.name ?? 'Someone'} called while you were busy`);
+    this.#opts.events.notice('info', `${party.name ?? 'Someone'} called while you were in a call`);
     this.#opts.events.queueSnapshot();
   }
 
@@ -162,7 +173,7 @@ export class CallControl {
     const view: CallView = {
       id: handle.id,
       peer: handle.peer,
-      ...partyOf(contact),
+      ...partyOf(contact, handle.displayName ?? null),
       keyWarning: contact?.keyChange != null,
       verified: contact?.verified ?? false,
       direction: handle.direction,
@@ -237,8 +248,12 @@ export class CallControl {
 }
 
 /** Who is on the other end, as far as the contacts know. */
-function partyOf(contact: Contact | null): Pick<CallView, 'contactId' | 'name'> {
-  return { contactId: contact?.id ?? null, name: contact?.name ?? null };
+function partyOf(
+  contact: Contact | null,
+  displayName: string | null = null,
+): Pick<CallView, 'contactId' | 'name'> {
+  // A stranger's own name for themselves (from the invite), shown marked as not a contact.
+  return { contactId: contact?.id ?? null, name: contact?.name ?? displayName };
 }
 
 /** The one place a history entry is made, for calls that ended and for callers turned away. */

@@ -27,6 +27,8 @@ export interface PhoneLifetimeOptions {
   /** The identity seed, null until one exists. */
   seed: () => Uint8Array | null;
   onIncoming: (handle: CallHandle) => void;
+  /** The engine turned a caller away as busy (we were in a call). */
+  onRejectedBusy?: (b: { peer: string; callId: string; displayName: string | null }) => void;
   /** The phone is about to close: end the call in progress. */
   beforeStop: () => Promise<void>;
 }
@@ -151,6 +153,7 @@ export class PhoneLifetime {
         this.#opts.events.queueSnapshot();
       }),
       phone.on('incoming', (handle) => this.#opts.onIncoming(handle)),
+      phone.on('rejected-busy', (b) => this.#opts.onRejectedBusy?.(b)),
     ];
     this.#setRelay(phone.relayState, null);
     if (phone.relayState === 'registered') this.watchPresence();

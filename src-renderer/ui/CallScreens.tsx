@@ -33,7 +33,7 @@ function Who({ call, children }: { call: CallView; children?: ReactNode }) {
           not been re-verified.
         </p>
       )}
-      {call.name === null && (
+      {call.contactId === null && (
         <div className="stranger">
           <span className="tag">not in your contacts</span>
           <p className="hint">Check their fingerprint before you trust them:</p>

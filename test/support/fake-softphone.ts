@@ -48,6 +48,8 @@ export class FakeCallHandle extends TypedEmitter<CallEvents> implements CallHand
   #timers: NodeJS.Timeout[] = [];
   readonly sentFrames: Int16Array[] = [];
   readonly actions: string[] = [];
+  /** The name an incoming caller's invite gave (test control: simulateIncoming). */
+  displayName: string | null = null;
 
   constructor(
     readonly peer: Fingerprint,
@@ -314,8 +316,14 @@ export class FakeSoftphone extends TypedEmitter<SoftphoneEvents> implements Soft
     this.emit('presence', { fingerprint, online });
   }
 
-  simulateIncoming(peer: Fingerprint): FakeCallHandle {
+  /** Someone called while in a call: the engine turned them away as busy. */
+  simulateRejectedBusy(peer: Fingerprint, displayName: string | null = null): void {
+    this.emit('rejected-busy', { peer, callId: fakeCallId(), displayName });
+  }
+
+  simulateIncoming(peer: Fingerprint, displayName: string | null = null): FakeCallHandle {
     const h = new FakeCallHandle(peer, 'incoming', this.opts);
+    h.displayName = displayName;
     this.calls.push(h);
     this.emit('incoming', h);
     return h;

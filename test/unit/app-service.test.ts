@@ -405,6 +405,30 @@ describe('calls', () => {
     }
   });
 
+  test("a stranger's own name is shown as theirs; a caller turned away as busy gets a notice and a history entry", async () => {
+    const r = await rig();
+    try {
+      await online(r);
+      const carol = newFp();
+      const h = r.phone().simulateIncoming(carol, 'Carol');
+      let s = await r.lastSnapshot();
+      assert.equal(s.call?.name, 'Carol');
+      assert.equal(s.call?.contactId, null, 'not a contact');
+      await ok(r.app.invoke('answerCall', { callId: h.id }));
+      r.phone().simulateRejectedBusy(carol, 'Carol again');
+      s = await r.lastSnapshot();
+      assert.equal(s.call?.id, h.id, 'the call goes on');
+      const missed = s.history[0];
+      assert.equal(missed?.outcome, 'missed');
+      assert.equal(missed?.reason, 'busy');
+      assert.equal(missed?.name, 'Carol again');
+      const notices = r.events.filter((e) => e.event === 'notice');
+      assert.match(JSON.stringify(notices.at(-1)), /Carol again called while you were in a call/);
+    } finally {
+      await r.cleanup();
+    }
+  });
+
   test('calls are refused until the relay registers', async () => {
     const r = await rig();
     try {

@@ -81,6 +81,7 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
   readonly direction: CallDirection;
   #state: CallState;
   #muted = false;
+  #displayName: string | null = null;
   readonly #ctx: CallContext;
   readonly #now: () => number;
   readonly #kx: KeyExchange;
@@ -161,6 +162,15 @@ export class Call extends TypedEmitter<CallEvents> implements CallHandle {
 
   get muted(): boolean {
     return this.#muted;
+  }
+
+  get displayName(): string | null {
+    return this.#displayName;
+  }
+
+  /** The name the caller's invite carried (incoming calls). */
+  setDisplayName(name: string | null): void {
+    this.#displayName = name;
   }
 
   get endInfo(): CallEndInfo | null {

@@ -105,6 +105,11 @@ export interface CallHandle {
   readonly state: CallState;
   readonly path: MediaPath | null;
   readonly muted: boolean;
+  /**
+   * The name the caller's invite gave (incoming calls; null if none). The caller chose it: show
+   * it marked as theirs, never as a contact's name.
+   */
+  readonly displayName?: string | null;
   on<K extends keyof CallEvents>(event: K, handler: (...args: CallEvents[K]) => void): () => void;
   answer(): Promise<void>;
   decline(): Promise<void>;
@@ -134,6 +139,8 @@ export type PortMappingStatus =
 
 export type SoftphoneEvents = {
   incoming: [CallHandle];
+  /** Someone called while we were in a call: the engine answered "busy" for us. */
+  'rejected-busy': [{ peer: Fingerprint; callId: CallId; displayName: string | null }];
   /** Once at start (and when a renewal changes or loses the mapping); not when turned off. */
   'port-mapping': [PortMappingStatus];
   presence: [{ fingerprint: Fingerprint; online: boolean }];

@@ -213,10 +213,12 @@ export class SoftphoneEngine extends TypedEmitter<SoftphoneEvents> implements So
       void this.#link
         .sendSignal(from, callId, { kind: 'reject', reason: 'busy' })
         .catch(() => undefined);
+      this.emit('rejected-busy', { peer: from, callId, displayName: signal.displayName ?? null });
       return;
     }
     const incoming = this.#newCall(callId, from, 'incoming');
     incoming.setPeerWantsDirect(signal.direct);
+    incoming.setDisplayName(signal.displayName ?? null);
     void this.#link.sendSignal(from, callId, { kind: 'ringing' }).catch(() => undefined);
     this.emit('incoming', incoming);
   }
