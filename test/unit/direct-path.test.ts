@@ -76,8 +76,8 @@ class FakeAttempt extends TypedEmitter<DirectAttemptEvents> {
     };
     this.emit('done', this.result);
   }
-  fail(reason: string): void {
-    this.result = { ok: false, reason, interception: false, elapsedMs: 3000 };
+  fail(reason: string, interception = false): void {
+    this.result = { ok: false, reason, interception, elapsedMs: 3000 };
     this.emit('done', this.result);
   }
 }
@@ -218,6 +218,26 @@ describe('DirectPath', () => {
     ]);
     assert.equal(s.direct.connected, false);
     assert.equal(s.media.get('direct'), undefined);
+  });
+
+  test('a failed attempt is retried at a backoff for the whole call; an interception is not', () => {
+    const s = setup();
+    s.direct.start(s.first as unknown as DirectAttempt);
+    s.first.fail('no candidate answered');
+    assert.equal(s.attempts.length, 1);
+    s.clock.advance(2000);
+    assert.equal(s.attempts.length, 2, 'first retry after 2 s');
+    assert.equal(s.attempts[1]?.started, true);
+    s.attempts[1]?.fail('again');
+    s.clock.advance(3999);
+    assert.equal(s.attempts.length, 2);
+    s.clock.advance(1);
+    assert.equal(s.attempts.length, 3, 'then after 4 s');
+    const t = setup();
+    t.direct.start(t.first as unknown as DirectAttempt);
+    t.first.fail('possible interception', true);
+    t.clock.advance(120_000);
+    assert.equal(t.attempts.length, 1, 'no retry after a possible interception');
   });
 
   test('suspect while quiet: packets on the direct path also go over the relay', () => {

@@ -139,6 +139,10 @@ export class DirectPath {
         interception: r.interception,
         elapsedMs: round(r.elapsedMs),
       });
+      // Keep trying at a backoff for the whole call (issue 11): a call that started on the relay
+      // may still go direct once a stale conntrack entry expires or the network changes. Never
+      // after a possible interception: that path is not to be trusted.
+      if (!r.interception) this.#scheduleRetry();
       return;
     }
     if (this.#o.callState() === 'ended') {
