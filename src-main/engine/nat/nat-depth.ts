@@ -36,10 +36,30 @@ export async function probePunchTtl(o: NatDepthOptions): Promise<number | null> 
   const altPort = o.stun.port + 1;
   if (altPort > 65535) return null;
   const type = o.stun.host.includes(':') ? 'udp6' : 'udp4';
-  const probes = Array.from({ length: maxTtl }, (_, i) => probeOne(i + 1));
-  const results = await Promise.all(probes);
-  const opened = results.filter((t): t is number => t !== null);
-  return opened.length > 0 ? Math.min(...opened) : null;
+  // Every TTL that opens our NAT is answered after about one round trip, so once one is, the
+  // smaller ones get a short grace (half that time) instead of the whole deadline.
+  const startedAt = performance.now();
+  let best: number | null = null;
+  let grace: NodeJS.Timeout | null = null;
+  let settle: (v: number | null) => void = () => undefined;
+  const settled = new Promise<number | null>((r) => (settle = r));
+  let left = maxTtl;
+  const closers: (() => void)[] = [];
+  for (let t = 1; t <= maxTtl; t++) {
+    void probeOne(t).then((r) => {
+      left--;
+      if (r !== null && (best === null || r < best)) best = r;
+      if (best === 1 || left === 0) return settle(best);
+      if (r !== null && grace === null) {
+        const wait = Math.max(20, (performance.now() - startedAt) / 2);
+        grace = setTimeout(() => settle(best), wait);
+      }
+    });
+  }
+  const result = await settled;
+  if (grace) clearTimeout(grace);
+  for (const c of closers) c();
+  return result;
 
   function probeOne(ttl: number): Promise<number | null> {
     return new Promise((resolve) => {
@@ -61,6 +81,7 @@ export async function probePunchTtl(o: NatDepthOptions): Promise<number | null> 
         resolve(r);
       };
       const deadline = setTimeout(() => finish(null), deadlineMs);
+      closers.push(() => finish(null));
       const sendPair = () => {
         try {
           sock.setTTL(ttl);
