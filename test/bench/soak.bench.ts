@@ -69,11 +69,21 @@ export async function run(): Promise<BenchResult> {
   const controlPid = control.proc.child.pid as number;
   // Each forwarder child says 'ready' once: start() must listen from its construction on.
   const relay = new Generator('relay');
-  await relay.start();
-  const plain = new Generator('plain');
-  await plain.start();
+  let plain: Generator | null = null;
+  try {
+    await relay.start();
+    plain = new Generator('plain');
+    await plain.start();
+  } catch (e) {
+    // A forwarder that did not start must not leave the relay (or the other one) running.
+    relay.stop();
+    plain?.stop();
+    await control.stop();
+    throw e;
+  }
+  const baseline: Generator = plain;
   const relayPid = (relay.children[0] as { pid: number }).pid;
-  const plainPid = (plain.children[0] as { pid: number }).pid;
+  const plainPid = (baseline.children[0] as { pid: number }).pid;
 
   const started = performance.now();
   const elapsed = () => performance.now() - started;
@@ -119,14 +129,14 @@ export async function run(): Promise<BenchResult> {
         nextSample += SAMPLE_MS;
       }
       steps.push(await relay.step(calls));
-      steps.push(await plain.step(calls));
+      steps.push(await baseline.step(calls));
     }
     sample();
   } finally {
     stopping = true;
     await churn;
     relay.stop();
-    plain.stop();
+    baseline.stop();
     await control.stop();
   }
 
