@@ -6,6 +6,10 @@
 // Whether the peer is still there is CallLiveness's verdict on what arrives on every media path
 // (authenticated media, and the direct connection's own pings): "reconnecting" after ~2 s of
 // nothing, the call ends as "connection-lost" after ~15 s. Hang-up goes out on every path.
+// Why one file of about 620 lines: the state machine's transitions, the key exchange's steps and
+// liveness's verdicts each change what the others may do next (no media before keys, no
+// "reconnecting" before connected, hang-up from any state), so they share one set of fields;
+// the liveness glue is the next candidate to move out, beside CallLiveness.
 import { randomBytes } from 'node:crypto';
 import {
   HangupReasonSchema,
