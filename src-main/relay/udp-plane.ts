@@ -179,19 +179,8 @@ export class RelayUdpPlane {
       return;
     }
     if (isStunByte(b) && this.stun) {
-      this.c.stunIn++;
-      let reply: Buffer | null = null;
-      try {
-        reply = this.stun(msg, rinfo);
-      } catch {
-        this.c.stunErrors++;
-        return;
-      }
-      if (reply) {
-        this.c.stunReplies++;
-        const via = this.alt !== null && wantsChangePort(msg) ? this.alt : this.socket;
-        this.send(reply, rinfo.port, rinfo.address, via);
-      }
+      const via = this.alt !== null && wantsChangePort(msg) ? this.alt : this.socket;
+      this.answerStun(this.stun, msg, rinfo, via);
       return;
     }
     this.c.unknown++;
@@ -200,17 +189,22 @@ export class RelayUdpPlane {
   /** The alternate port: STUN only (a client's depth probes land here and are ignored). */
   private onAltMessage(msg: Buffer, rinfo: RemoteInfo): void {
     if (this.closed || !this.alt || !isStunByte(msg[0]) || !this.stun) return;
+    this.answerStun(this.stun, msg, rinfo, this.alt);
+  }
+
+  /** One STUN request on either port, counted; the answer leaves from `via`. */
+  private answerStun(stun: StunHandler, msg: Buffer, rinfo: RemoteInfo, via: Socket): void {
     this.c.stunIn++;
     let reply: Buffer | null = null;
     try {
-      reply = this.stun(msg, rinfo);
+      reply = stun(msg, rinfo);
     } catch {
       this.c.stunErrors++;
       return;
     }
     if (reply) {
       this.c.stunReplies++;
-      this.send(reply, rinfo.port, rinfo.address, this.alt);
+      this.send(reply, rinfo.port, rinfo.address, via);
     }
   }
 
